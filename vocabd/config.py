@@ -1,0 +1,133 @@
+"""Workspace settings: plain dataclasses, read from `vocabd.toml`, defaults from the plan."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vocabd.errors import ConfigError
+
+CONFIG_NAME = "vocabd.toml"
+
+
+@dataclass
+class ModelConfig:
+    base: str = "UsefulSensors/moonshine-tiny"  # hub id or local folder; "moonshine-cpp" = offline base
+    offline_fallback: bool = True  # build the offline base model when the hub is unreachable
+
+
+@dataclass
+class PhaseConfig:
+    clips: int = 5
+    max_steps: int = 50
+    eval_interval: int = 25
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 1e-4
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.1
+    use_dora: bool = True
+    batch_size: int = 8
+    warmup_steps: int = 20
+    replay: str = ""  # general-speech manifest mixed into training ("" = none)
+    replay_ratio: float = 0.3
+    seed: int = 0
+    stall_seconds: int = 600  # a run with no heartbeat for this long is "stalled"
+
+
+@dataclass
+class SynthesisConfig:
+    backend: str = "auto"  # auto | f5_mlx | piper | espeak
+    seed: int = 0
+    workers: int = 2
+
+
+@dataclass
+class MixConfig:
+    synthetic_ratio: float = 0.5  # share of synthetic clips in the mixed manifest
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    allow_outside: bool = False  # accept manifest audio paths that leave the workspace
+
+
+@dataclass
+class GateConfig:
+    safety_margin: float = 0.005  # allowed safety-WER rise (absolute) before an adapter is kept out
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    mini: PhaseConfig = field(default_factory=PhaseConfig)
+    full: PhaseConfig = field(default_factory=lambda: PhaseConfig(clips=500, max_steps=1000, eval_interval=100))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+def load_config(path: Path) -> Config:
+    """Read `vocabd.toml`; a missing file gives the defaults, a wrong key or type names both."""
+    if not path.exists():
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(path, "-", f"not valid TOML: {e}") from e
+    return _build(Config, data, path, prefix="")
+
+
+def _build(cls: type, data: dict[str, Any], path: Path, prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    default = cls()
+    values = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(path, name, f"unknown setting (known: {', '.join(fields)})")
+        current = getattr(default, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(path, name, "must be a table")
+            values[key] = _build(type(current), value, path, prefix=f"{name}.")
+        else:
+            values[key] = _coerce(value, type(current), path, name)
+    return dataclasses.replace(default, **values)
+
+
+def _coerce(value: Any, kind: type, path: Path, name: str) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(path, name, f"must be {kind.__name__}, got {type(value).__name__} {value!r}")
+    if kind in (int, float) and value < 0:
+        raise ConfigError(path, name, f"must not be negative, got {value}")
+    return value
+
+
+def render_config(config: Config) -> str:
+    """The config as TOML text (what `vocabd init` writes)."""
+    lines = ["# vocabd workspace settings; delete a line to get its default back."]
+    for top in dataclasses.fields(config):
+        lines.append(f"\n[{top.name}]")
+        for f in dataclasses.fields(getattr(config, top.name)):
+            lines.append(f"{f.name} = {_toml_value(getattr(getattr(config, top.name), f.name))}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

@@ -1,0 +1,152 @@
+"""Manifests: JSONL, one clip a line (DESIGN.md §4). Validation reports every bad row."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from vocabd.audio import load_audio, SAMPLE_RATE
+from vocabd.errors import AudioError, VocabdError
+
+MIN_SECONDS = 0.1
+MAX_SECONDS = 30.0
+
+
+@dataclass
+class Clip:
+    audio: Path  # absolute
+    text: str
+    duration: float = 0.0
+    speaker: str = ""
+    source: str = "real"  # real | synthetic | replay
+    id: str = ""
+    extra: dict = field(default_factory=dict)  # other keys, kept on write
+
+
+@dataclass(frozen=True)
+class Problem:
+    manifest: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.manifest}:{self.line}: {self.message}"
+
+
+class ManifestError(VocabdError):
+    def __init__(self, manifest: Path, problems: list[Problem]):
+        shown = "\n  ".join(str(p) for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"{manifest}: {len(problems)} bad row(s):\n  {shown}{more}")
+        self.manifest, self.problems = manifest, problems
+
+
+def read_manifest(
+    path: Path,
+    root: Path | None = None,
+    allow_outside: bool = False,
+    check_audio: bool = True,
+) -> tuple[list[Clip], list[Problem]]:
+    """Parse and validate; returns the good clips and one Problem per bad row (nothing dropped silently).
+
+    `root` is the folder audio must stay inside (default: the manifest's folder).
+    `check_audio` decodes each file to check it is readable, non-empty and of sane length.
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise VocabdError(f"{path}: manifest not found")
+    root = (root or path.parent).resolve()
+    clips: list[Clip] = []
+    problems: list[Problem] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            clips.append(_parse_row(line, path.parent, root, allow_outside, check_audio))
+        except _RowError as e:
+            problems.append(Problem(path, number, str(e)))
+    return clips, problems
+
+
+def load_manifest(path: Path, root: Path | None = None, allow_outside: bool = False, check_audio: bool = True) -> list[Clip]:
+    """Like read_manifest, but any bad row is an error listing all of them."""
+    clips, problems = read_manifest(path, root, allow_outside, check_audio)
+    if problems:
+        raise ManifestError(Path(path), problems)
+    return clips
+
+
+class _RowError(Exception):
+    pass
+
+
+def _parse_row(line: str, base: Path, root: Path, allow_outside: bool, check_audio: bool) -> Clip:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise _RowError(f"not valid JSON ({e.msg})") from e
+    if not isinstance(row, dict):
+        raise _RowError("row is not a JSON object")
+    raw_audio = row.pop("audio", None) or row.pop("audio_filepath", None)
+    if not isinstance(raw_audio, str) or not raw_audio:
+        raise _RowError("missing 'audio' (or 'audio_filepath')")
+    text = row.pop("text", None)
+    if not isinstance(text, str) or not text.strip():
+        raise _RowError(f"{raw_audio}: empty or missing 'text'")
+    audio = Path(os.path.normpath(base / raw_audio))
+    if not allow_outside and not audio.is_relative_to(root):
+        raise _RowError(f"{raw_audio}: path leaves {root} (allow it with allow_outside)")
+    duration = row.pop("duration", None)
+    if check_audio:
+        duration = _check_audio(audio, raw_audio)
+    elif not isinstance(duration, (int, float)):
+        duration = 0.0
+    return Clip(
+        audio=audio,
+        text=text.strip(),
+        duration=float(duration),
+        speaker=str(row.pop("speaker", "")),
+        source=str(row.pop("source", "real")),
+        id=str(row.pop("id", audio.stem)),
+        extra=row,
+    )
+
+
+def _check_audio(audio: Path, raw: str) -> float:
+    try:
+        samples = load_audio(audio)
+    except AudioError as e:
+        raise _RowError(f"{raw}: {e.problem}") from e
+    seconds = len(samples) / SAMPLE_RATE
+    if seconds < MIN_SECONDS or seconds > MAX_SECONDS:
+        raise _RowError(f"{raw}: duration {seconds:.2f} s is outside {MIN_SECONDS}-{MAX_SECONDS} s")
+    if float(abs(samples).max()) < 1e-4:
+        raise _RowError(f"{raw}: audio is silent")
+    return round(seconds, 3)
+
+
+def write_manifest(path: Path, clips: Iterable[Clip]) -> int:
+    """Write atomically; audio paths inside the manifest's folder tree are stored relative to it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = path.parent.resolve()
+    lines = []
+    for clip in clips:
+        audio = Path(clip.audio)
+        rel = os.path.relpath(audio, base) if audio.is_absolute() else str(audio)
+        stored = rel if not rel.startswith("..") or _same_tree(audio, base) else str(audio)
+        row = {"audio": stored, "text": clip.text, "duration": clip.duration, "speaker": clip.speaker,
+               "source": clip.source, "id": clip.id, **clip.extra}
+        lines.append(json.dumps(row, ensure_ascii=False))
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    tmp.replace(path)
+    return len(lines)
+
+
+def _same_tree(audio: Path, base: Path) -> bool:
+    """A sibling folder of the manifest's (e.g. data/ -> inbox/done/) stays relative."""
+    return audio.resolve().is_relative_to(base.parent)
