@@ -47,3 +47,72 @@ def init(directory: Path | None) -> None:
 
     ws = init_workspace(directory or default_home())
     click.echo(f"workspace ready: {ws.root}\n  drop a jargon list (.txt) and voice samples into {ws.inbox}")
+
+
+def default_model(workspace: Path | None) -> str | None:
+    """The workspace's base model when a workspace is found, else the built-in default."""
+    try:
+        return find_workspace(workspace).config.model.base
+    except VocabdError:
+        return None
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "-m", default=None, help="Hub id, local folder, or 'moonshine-cpp' (offline base).")
+@click.option("--adapter", "-a", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@click.option("--batch-size", default=8, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@workspace_option
+def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None, batch_size: int, as_json: bool,
+               workspace: Path | None) -> None:
+    """Transcribe audio FILES (any rate, any channel count)."""
+    import json
+
+    from vocabd.asr.model import load_asr
+    from vocabd.asr.transcribe import transcribe as run
+    from vocabd.audio import load_audio
+
+    audios = [load_audio(f) for f in files]
+    asr = load_asr(model or default_model(workspace), adapter)
+    for path, text in zip(files, run(asr, audios, batch_size)):
+        click.echo(json.dumps({"audio": str(path), "text": text}, ensure_ascii=False) if as_json else text)
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "-m", default=None, help="Hub id, local folder, or 'moonshine-cpp' (offline base).")
+@click.option("--adapter", "-a", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@click.option("--jargon", "-j", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Jargon list: report recall and false alarms per term.")
+@click.option("--batch-size", default=8, show_default=True)
+@click.option("--allow-outside", is_flag=True, help="Accept audio paths outside the manifest's folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the JSON result to this file.")
+@workspace_option
+def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Path | None, batch_size: int,
+             allow_outside: bool, as_json: bool, output: Path | None, workspace: Path | None) -> None:
+    """WER (raw and normalized), per-term recall, worst utterances and real-time factor on MANIFEST."""
+    import json
+
+    from vocabd.asr.model import load_asr
+    from vocabd.evaluation.evaluate import evaluate_clips
+    from vocabd.evaluation.render import print_result
+    from vocabd.jargon import parse_jargon
+    from vocabd.manifest import read_manifest
+
+    clips, problems = read_manifest(manifest, allow_outside=allow_outside)
+    if not clips:
+        raise VocabdError(f"{manifest}: no usable clips" + "".join(f"\n  {p}" for p in problems))
+    terms = [t.written for t in parse_jargon(jargon)] if jargon else []
+    asr = load_asr(model or default_model(workspace), adapter)
+    result = evaluate_clips(asr, clips, terms, batch_size, progress=not as_json)
+    result.skipped = [str(p) for p in problems]
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        print_result(result)

@@ -1,0 +1,73 @@
+"""Small real things for tests: a randomly initialised tiny Moonshine folder and spoken audio."""
+
+from __future__ import annotations
+
+import shutil
+import string
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from vocabd.audio import SAMPLE_RATE, load_audio, write_wav
+
+SPECIALS = ["<unk>", "<s>", "</s>"]
+
+
+def build_tiny_tokenizer():
+    """A Llama-style tokenizer (metaspace + byte fallback) over single characters."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    pieces = SPECIALS + [f"<0x{b:02X}>" for b in range(256)] + ["▁"]
+    pieces += [c for c in string.ascii_letters + string.digits + string.punctuation if c not in pieces]
+    vocab = {piece: i for i, piece in enumerate(pieces)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(" ", 1, 0)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   pad_token="</s>")
+
+
+def build_tiny_model(dest: Path, seed: int = 0) -> Path:
+    """Write a tiny random Moonshine model folder (about 100k parameters) that `load_asr` loads."""
+    import torch
+    from transformers import MoonshineConfig, MoonshineForConditionalGeneration, Wav2Vec2FeatureExtractor
+
+    torch.manual_seed(seed)
+    tokenizer = build_tiny_tokenizer()
+    config = MoonshineConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+        encoder_num_hidden_layers=1, decoder_num_hidden_layers=1,
+        encoder_num_attention_heads=2, decoder_num_attention_heads=2,
+        max_position_embeddings=256, pad_token_id=2,
+    )
+    model = MoonshineForConditionalGeneration(config)
+    model.generation_config.decoder_start_token_id = 1
+    model.generation_config.eos_token_id = 2
+    model.generation_config.pad_token_id = 2
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(dest)
+    tokenizer.save_pretrained(dest)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=False,
+                             return_attention_mask=True).save_pretrained(dest)
+    return dest
+
+
+def speech_wav(path: Path, text: str, voice: str = "en-us", sample_rate: int = SAMPLE_RATE) -> Path:
+    """Real speech from espeak-ng, resampled to `sample_rate`, as a WAV file."""
+    if shutil.which("espeak-ng") is None:
+        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
+    raw = path.with_suffix(".espeak.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True, capture_output=True)
+    audio = load_audio(raw, sample_rate)
+    raw.unlink()
+    write_wav(path, audio, sample_rate)
+    return path
+
+
+def tone(seconds: float, freq: float = 220.0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)

@@ -1,0 +1,3 @@
+from vocabd.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Speech recognition: model loading (hub, local folder or offline build), transcription, labels."""

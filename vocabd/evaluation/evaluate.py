@@ -1,0 +1,92 @@
+"""Evaluate a model on a manifest: transcribe every clip, then score it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from vocabd.asr.model import Asr
+from vocabd.asr.transcribe import transcribe
+from vocabd.audio import SAMPLE_RATE, load_audio
+from vocabd.evaluation.metrics import TermStats, overall_recall, term_stats, wer, word_errors
+from vocabd.manifest import Clip
+
+WORST_SHOWN = 10
+
+
+@dataclass
+class Utterance:
+    id: str
+    audio: str
+    ref: str
+    hyp: str
+    errors: int
+    words: int
+
+    @property
+    def wer(self) -> float:
+        return self.errors / self.words if self.words else float(self.errors > 0)
+
+
+@dataclass
+class EvalResult:
+    model: str
+    adapter: str
+    clips: int
+    audio_seconds: float
+    wall_seconds: float
+    wer: float
+    wer_normalized: float
+    terms: dict[str, TermStats]
+    utterances: list[Utterance]
+    skipped: list[str] = field(default_factory=list)  # bad manifest rows, with the reason
+
+    @property
+    def rtf(self) -> float:
+        return self.wall_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+    @property
+    def term_recall(self) -> float | None:
+        return overall_recall(self.terms)
+
+    def worst(self, n: int = WORST_SHOWN) -> list[Utterance]:
+        return sorted(self.utterances, key=lambda u: (u.errors, u.wer), reverse=True)[:n]
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "adapter": self.adapter, "clips": self.clips,
+            "audio_seconds": round(self.audio_seconds, 3), "wall_seconds": round(self.wall_seconds, 3),
+            "rtf": round(self.rtf, 4), "wer": self.wer, "wer_normalized": self.wer_normalized,
+            "term_recall": self.term_recall,
+            "terms": {t: s.to_dict() for t, s in self.terms.items()},
+            "false_alarms": sum(s.false_alarms for s in self.terms.values()),
+            "worst": [vars(u) | {"wer": u.wer} for u in self.worst()],
+            "utterances": [vars(u) | {"wer": u.wer} for u in self.utterances],
+            "skipped": self.skipped,
+        }
+
+
+def evaluate_clips(
+    asr: Asr, clips: Sequence[Clip], terms: Sequence[str] = (), batch_size: int = 8, progress: bool = True,
+) -> EvalResult:
+    """Transcribe `clips` and score them; wall time covers decoding and recognition."""
+    from rich.progress import Progress
+
+    start = time.perf_counter()
+    audios = [load_audio(c.audio) for c in clips]
+    with Progress(transient=True, disable=not progress) as bar:
+        task = bar.add_task("transcribing", total=len(clips))
+        hyps = transcribe(asr, audios, batch_size, on_batch=lambda n: bar.advance(task, n))
+    wall = time.perf_counter() - start
+    refs = [c.text for c in clips]
+    utterances = []
+    for clip, hyp in zip(clips, hyps):
+        counts = word_errors(clip.text, hyp)
+        utterances.append(Utterance(clip.id, str(clip.audio), clip.text, hyp, counts.errors, counts.words))
+    return EvalResult(
+        model=asr.name, adapter=str(asr.adapter or ""), clips=len(clips),
+        audio_seconds=sum(len(a) for a in audios) / SAMPLE_RATE, wall_seconds=wall,
+        wer=wer(refs, hyps), wer_normalized=wer(refs, hyps, normalized=True),
+        terms=term_stats(refs, hyps, terms), utterances=utterances,
+    )
