@@ -84,12 +84,12 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(path, "-", f"not valid TOML: {e}") from e
-    return _build(Config, data, path, prefix="")
+    return _build(Config(), data, path, prefix="")
 
 
-def _build(cls: type, data: dict[str, Any], path: Path, prefix: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    default = cls()
+def _build(default: Any, data: dict[str, Any], path: Path, prefix: str) -> Any:
+    """`default` with the values of `data` put in, checked against the defaults' types."""
+    fields = {f.name for f in dataclasses.fields(default)}
     values = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
@@ -99,7 +99,7 @@ def _build(cls: type, data: dict[str, Any], path: Path, prefix: str) -> Any:
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(path, name, "must be a table")
-            values[key] = _build(type(current), value, path, prefix=f"{name}.")
+            values[key] = _build(current, value, path, prefix=f"{name}.")
         else:
             values[key] = _coerce(value, type(current), path, name)
     return dataclasses.replace(default, **values)
