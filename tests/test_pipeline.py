@@ -1,0 +1,133 @@
+"""The job chain: gate, report, FAILED.md, and a jargon list driving the whole chain with a tiny model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vocabd.jobs import pipeline, state
+from vocabd.jobs.gate import decide, decide_from_results
+from vocabd.report import build_report, render_markdown, write_report
+from vocabd.workspace import init_workspace
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# gate ----------------------------------------------------------------------------------------------
+
+def test_gate_promotes_when_primary_improves_and_safety_holds():
+    decision = decide(0.20, 0.12, 0.050, 0.054, safety_margin=0.005)
+    assert decision.promote and "promoted" in decision.reason
+
+
+def test_gate_keeps_out_when_primary_does_not_improve():
+    decision = decide(0.20, 0.20, 0.05, 0.04, safety_margin=0.005)
+    assert not decision.promote and "primary WER did not improve" in decision.reason
+
+
+def test_gate_keeps_out_when_safety_regresses_beyond_margin():
+    decision = decide(0.20, 0.10, 0.050, 0.056, safety_margin=0.005)
+    assert not decision.promote
+    assert "safety WER rose" in decision.reason and "0.005" in decision.reason
+
+
+def test_gate_margin_is_configurable():
+    assert decide(0.20, 0.10, 0.050, 0.056, safety_margin=0.01).promote
+
+
+def test_gate_without_safety_set_says_so():
+    decision = decide(0.20, 0.10, None, None, safety_margin=0.005)
+    assert decision.promote and "not checked" in decision.reason
+
+
+# report --------------------------------------------------------------------------------------------
+
+def _result(wer: float, hyps: list[str], refs: list[str], recall: float) -> dict:
+    return {
+        "clips": len(refs), "wer": wer, "wer_normalized": wer * 0.8, "term_recall": recall,
+        "terms": {"kubectl": {"expected": 2, "hits": int(2 * recall), "false_alarms": 0, "recall": recall}},
+        "utterances": [{"audio": f"/a/{i}.wav", "ref": r, "hyp": h, "wer": 0.0} for i, (r, h) in
+                       enumerate(zip(refs, hyps))],
+    }
+
+
+def _results() -> dict:
+    refs = ["run kubectl get pods", "mail ops@acme.io today", "the sun is warm"]
+    return {
+        "primary": {"manifest": "data/synthetic_eval.jsonl", "kind": "synthetic",
+                    "base": _result(0.5, ["run cube cuddle get pods", "mail ops at acme dot io today",
+                                          "the sun is warm"], refs, 0.0),
+                    "adapter": _result(0.1, ["run kubectl get pods", "mail ops@acme.io today", "the sun is warm"],
+                                       refs, 1.0)},
+        "safety": {"manifest": "data/safety_eval.jsonl",
+                   "base": _result(0.05, ["a"], ["a"], 0.0), "adapter": _result(0.09, ["a"], ["a"], 0.0)},
+    }
+
+
+def test_report_files_and_contents(tmp_path):
+    ws = init_workspace(tmp_path / "ws")
+    run_dir = ws.run_dir("adapt-x")
+    run_dir.mkdir(parents=True)
+    events = [{"event": "eval", "step": s, "dev_wer": w, "replay_dev_wer": 0.1} for s, w in ((0, 0.5), (2, 0.3))]
+    (run_dir / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    results = _results()
+    gate = decide_from_results(results, ws.config.gate.safety_margin)
+    report = build_report(ws, "adapt-x", "full", results, gate.to_dict(), None)
+    md = write_report(ws, report)
+
+    assert (run_dir / "wer.png").read_bytes()[:8] == PNG_MAGIC
+    saved = json.loads((run_dir / "report.json").read_text())
+    assert saved["gate"]["promote"] is False  # safety rose 0.04 -> 0.072 (normalized), beyond 0.005
+    assert [p["step"] for p in saved["training"]["curve"]] == [0, 2]
+    text = md.read_text()
+    assert "NOT PROMOTED" in text and "safety WER rose" in text
+    assert "No real recordings were available" in text
+    assert "| mail ops@acme.io today | mail ops at acme dot io today | mail ops@acme.io today |" in text
+    assert "the sun is warm |" not in text  # no jargon, no symbol: not in the side-by-side table
+    assert "`kubectl` | 2 | 0.00 | 1.00 |" in text
+
+
+def test_markdown_escapes_pipes():
+    results = _results()
+    results["primary"]["base"]["utterances"][0]["hyp"] = "a | b"
+    report = {"experiment": "e", "phase": "mini", "created": "now", "model": "m", "adapter": "a", "notes": [],
+              "gate": None, "table": [], "terms": [], "timings": {},
+              "transcripts": {"primary": [{"ref": "kubectl", "base": "a | b", "adapter": "kubectl"}]},
+              "data": {"real_train_clips": 0, "real_eval_clips": 0, "synthetic_clips": 0, "synthesis_voices": [],
+                       "voice_cloned": False, "mixed_clips": 0, "mixed_sources": {}, "replay": None,
+                       "replay_ratio": 0.0},
+              "training": {"config": {}, "steps_done": 1, "seconds_per_step": None, "best_step": 1,
+                           "best_dev_wer": None}}
+    assert "a \\| b" in render_markdown(report)
+
+
+# chain bookkeeping ---------------------------------------------------------------------------------
+
+def test_start_chain_needs_material(tmp_path):
+    ws = init_workspace(tmp_path / "ws")
+    with pytest.raises(pipeline.VocabdError, match="nothing to train on"):
+        pipeline.start_chain(ws)
+
+
+def test_new_chain_supersedes_the_old_one(tmp_path):
+    ws = init_workspace(tmp_path / "ws")
+    (ws.data / "jargon.txt").write_text("kubectl\n")
+    first, phase, stage = pipeline.start_chain(ws)
+    assert (phase, stage) == ("mini", "synthesize")
+    assert pipeline.chain_state(ws)["resume"] == [first, "mini", "synthesize"]
+    second, _, _ = pipeline.start_chain(ws)
+    assert second != first
+    # a stale task of the old chain does nothing and enqueues nothing
+    assert pipeline.run_stage(ws, first, "mini", "synthesize") == pipeline.StageOutcome(None)
+    assert pipeline.chain_state(ws)["name"] == second
+
+
+def test_pipeline_is_torch_free():
+    code = ("import sys, vocabd.jobs.pipeline, vocabd.jobs.foreground, vocabd.report, vocabd.jobs.train, "
+            "vocabd.jobs.poll, vocabd.jobs.evaluate; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

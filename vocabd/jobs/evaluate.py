@@ -1,0 +1,118 @@
+"""The `evaluate` stage: base model vs the run's best adapter on the primary and safety sets.
+
+Each evaluation is a `vocabd evaluate ... --json` subprocess, so the calling process (the daemon)
+never imports torch. The base model's results are cached: they do not change between phases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from vocabd.errors import VocabdError
+from vocabd.jobs.state import read_json, write_json
+from vocabd.log import get_logger
+from vocabd.workspace import MY_VOICE_EVAL, SAFETY_EVAL, Workspace
+
+log = get_logger(__name__)
+
+SYNTHETIC_EVAL = "synthetic_eval"
+EVAL_TIMEOUT_S = 3 * 3600
+
+
+class EvaluationCrashed(VocabdError):
+    """The evaluation process was killed (a signal): worth retrying."""
+
+
+def has_rows(path: Path) -> bool:
+    return path.is_file() and any(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def primary_set(ws: Workspace) -> tuple[Path, str]:
+    """The user's held-out recordings, or the held-out synthetic clips when there are none."""
+    real = ws.manifest(MY_VOICE_EVAL)
+    if has_rows(real):
+        return real, "real"
+    return ws.manifest(SYNTHETIC_EVAL), "synthetic"
+
+
+def safety_set(ws: Workspace) -> Path | None:
+    path = ws.manifest(SAFETY_EVAL)
+    return path if has_rows(path) else None
+
+
+def jargon_file(ws: Workspace) -> Path | None:
+    path = ws.data / "jargon.txt"
+    return path if path.is_file() else None
+
+
+def evaluate_model(ws: Workspace, manifest: Path, adapter: Path | None = None) -> dict[str, Any]:
+    """One EvalResult dict; the base model's (adapter None) comes from the cache when unchanged."""
+    cache = _cache_file(ws, manifest) if adapter is None else None
+    if cache is not None and (cached := read_json(cache)) is not None:
+        log.info("base_eval_cached", manifest=str(manifest))
+        return cached
+    result = _run_evaluate(ws, manifest, adapter)
+    if cache is not None:
+        write_json(cache, result)
+    return result
+
+
+def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None) -> dict[str, Any]:
+    out = ws.data / "eval_cache" / f".result-{os.getpid()}-{manifest.stem}.json"
+    out.unlink(missing_ok=True)
+    # The workspace's manifests point into inbox/done/ (outside data/) or, when the user allowed it, outside.
+    cmd = [sys.executable, "-m", "vocabd", "evaluate", str(manifest), "--model", ws.config.model.base,
+           "--allow-outside", "--json", "--output", str(out)]
+    if adapter is not None:
+        cmd += ["--adapter", str(adapter)]
+    if (jargon := jargon_file(ws)) is not None:
+        cmd += ["--jargon", str(jargon)]
+    log.info("evaluating", manifest=str(manifest), adapter=str(adapter or "base"))
+    env = {**os.environ, "VOCABD_HOME": str(ws.root)}
+    done = subprocess.run(cmd, cwd=ws.root, env=env, capture_output=True, text=True, timeout=EVAL_TIMEOUT_S)
+    if done.returncode < 0:
+        raise EvaluationCrashed(f"evaluation of {manifest} was killed by signal {-done.returncode}")
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise VocabdError(f"evaluation of {manifest} (adapter {adapter or 'none'}) failed:\n{tail}")
+    result = read_json(out)
+    out.unlink(missing_ok=True)
+    if result is None:
+        raise VocabdError(f"evaluation of {manifest} wrote no result to {out}")
+    return result
+
+
+def _cache_file(ws: Workspace, manifest: Path) -> Path:
+    """Keyed by the model, the manifest's content and the jargon list's content."""
+    digest = hashlib.sha256(ws.config.model.base.encode())
+    digest.update(manifest.read_bytes())
+    if (jargon := jargon_file(ws)) is not None:
+        digest.update(jargon.read_bytes())
+    return ws.data / "eval_cache" / f"base-{manifest.stem}-{digest.hexdigest()[:16]}.json"
+
+
+def evaluate_run(ws: Workspace, experiment: str) -> dict[str, Any]:
+    """Base vs best adapter on the primary set and, when present, the safety set."""
+    adapter = ws.run_dir(experiment) / "best"
+    if not adapter.is_dir():
+        raise VocabdError(f"{adapter}: the run wrote no best adapter")
+    primary, kind = primary_set(ws)
+    if not has_rows(primary):
+        raise VocabdError(f"{primary}: no primary evaluation clips (no recordings and no held-out synthetic set)")
+    results: dict[str, Any] = {"primary": _pair(ws, primary, adapter) | {"kind": kind}}
+    safety = safety_set(ws)
+    results["safety"] = _pair(ws, safety, adapter) if safety else None
+    return results
+
+
+def _pair(ws: Workspace, manifest: Path, adapter: Path) -> dict[str, Any]:
+    return {
+        "manifest": str(manifest),
+        "base": evaluate_model(ws, manifest),
+        "adapter": evaluate_model(ws, manifest, adapter),
+    }

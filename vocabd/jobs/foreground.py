@@ -1,0 +1,89 @@
+"""`vocabd run --foreground`: the daemon's chain, run synchronously in one terminal.
+
+The same `run_stage` calls the Huey tasks make, in a loop; while training runs in its own process
+a rich progress bar follows its steps. An unfinished chain in `data/chain.json` is continued.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from vocabd.jobs import pipeline
+from vocabd.log import get_logger
+from vocabd.workspace import Workspace
+
+log = get_logger(__name__)
+
+RETRY_WAIT_S = 5.0
+
+
+def ingest_inbox(ws: Workspace, console: Console) -> int:
+    """Handle what waits in inbox/ the way the daemon would; returns how many drops were taken in."""
+    from vocabd.daemon.inbox import handle, inbox_entries
+
+    outcomes = handle(ws, inbox_entries(ws))
+    for outcome in outcomes:
+        colour = {"done": "green", "duplicate": "yellow"}.get(outcome.status, "red")
+        names = ", ".join(p.name for p in outcome.drop.files)
+        console.print(f"[{colour}]inbox {outcome.status}[/{colour}] {names}: {outcome.message}")
+    return sum(o.status == "done" for o in outcomes)
+
+
+def run_foreground(ws: Workspace, console: Console | None = None, restart: bool = False) -> dict[str, Any]:
+    """Run (or continue) the chain to its end; returns the final `chain_state`."""
+    console = console or Console(stderr=True)
+    new_material = ingest_inbox(ws, console)
+    current = pipeline.chain_state(ws)
+    if current["resume"] and not restart and not new_material:
+        name, phase, stage = current["resume"]
+        console.print(f"continuing chain {name} at {phase}/{stage}")
+    else:
+        name, phase, stage = pipeline.start_chain(ws)
+        console.print(f"chain {name} started")
+    retries = 0
+    while True:
+        try:
+            outcome = _run_one(ws, name, phase, stage, console)
+        except pipeline.TransientError as e:
+            retries += 1
+            console.print(f"[yellow]{stage} hit a transient error ({e}); retrying in {RETRY_WAIT_S * retries:.0f} s")
+            time.sleep(RETRY_WAIT_S * retries)
+            continue
+        except pipeline.StageFailed as e:
+            console.print(f"[red]{e}")
+            return pipeline.chain_state(ws)
+        retries = 0
+        if outcome.next_stage is None:
+            return pipeline.chain_state(ws)
+        phase, stage = outcome.next_phase or phase, outcome.next_stage
+
+
+def _run_one(ws: Workspace, name: str, phase: str, stage: str, console: Console) -> pipeline.StageOutcome:
+    if stage == "poll":
+        return _follow_training(ws, name, phase, console)
+    console.rule(f"{name}: phase {'1 (mini)' if phase == 'mini' else '2 (full)'}, {stage}")
+    return pipeline.run_stage(ws, name, phase, stage)
+
+
+def _follow_training(ws: Workspace, name: str, phase: str, console: Console) -> pipeline.StageOutcome:
+    """Poll until training ends, with a step progress bar; returns the first outcome that is not a poll."""
+    columns = (TextColumn("training {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(pipeline.experiment_name(name, phase), total=None)
+        while True:
+            try:
+                outcome = pipeline.run_stage(ws, name, phase, "poll")
+            except pipeline.TransientError:
+                time.sleep(RETRY_WAIT_S)
+                continue
+            progress = pipeline.chain_state(ws).get("progress") or {}
+            if progress.get("max_steps"):
+                bar.update(task, total=progress["max_steps"], completed=progress.get("step", 0))
+            if outcome.next_stage != "poll":
+                return outcome
+            time.sleep(outcome.delay)

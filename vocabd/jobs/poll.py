@@ -1,0 +1,61 @@
+"""The `poll` stage: look at the training process once and say what the chain does next."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+from vocabd.log import get_logger
+from vocabd.workspace import Workspace
+
+log = get_logger(__name__)
+
+MAX_RESUMES = 2  # a crashed or stalled run is resumed this often before the chain gives up
+
+
+def poll_seconds() -> float:
+    """Delay between polls; tests shorten it with VOCABD_POLL_SECONDS."""
+    return float(os.environ.get("VOCABD_POLL_SECONDS", "15"))
+
+
+class TrainingFailed(Exception):
+    """The run failed for good (resumes used up); carries the run's own reason."""
+
+
+@dataclass
+class PollResult:
+    finished: bool
+    step: int
+    max_steps: int
+    eta_seconds: float | None
+    resumed: bool = False
+
+
+def poll_training(ws: Workspace, experiment: str, phase: str, resumes_done: int) -> PollResult:
+    """One look at the run; a crashed or stalled run is resumed from its last checkpoint."""
+    from vocabd.jobs.train import launch_training
+    from vocabd.training.status import read_status
+
+    status = read_status(ws.run_dir(experiment), ws.config.train.stall_seconds)
+    if status.state == "finished":
+        if not (ws.run_dir(experiment) / "best").is_dir():
+            raise TrainingFailed(f"run {experiment} finished but wrote no best/ adapter")
+        return PollResult(True, status.step, status.max_steps, 0.0)
+    if status.state == "running":
+        return PollResult(False, status.step, status.max_steps, status.eta_seconds)
+    reason = status.error or status.reason or status.state
+    if resumes_done >= MAX_RESUMES:
+        raise TrainingFailed(f"run {experiment} {status.state} after {resumes_done} resume(s): {reason}")
+    if status.state == "stalled" and status.pid:
+        _stop(status.pid)
+    log.warning("training_resumed", experiment=experiment, state=status.state, reason=reason, step=status.step)
+    launch_training(ws, experiment, phase, resume=True)
+    return PollResult(False, status.step, status.max_steps, status.eta_seconds, resumed=True)
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
