@@ -1,0 +1,15 @@
+# The plan's verbs. `./dev <recipe>` sets up .venv first; inside it, `just <recipe>` works too.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+vocabd := justfile_directory() / ".venv/bin/vocabd"
+
+default:
+    @just --list
+
+# the test suite (tiny models, real audio, real queue)
+test *ARGS:
+    {{justfile_directory()}}/.venv/bin/pytest {{ARGS}}
+
+# the whole pipeline on a demo workspace, offline, ending with its report
+demo DIR="demo":
+    {{vocabd}} demo {{DIR}}
