@@ -1,0 +1,145 @@
+"""Jargon lists (parsing, spoken forms) and the sentences built from them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from vocabd.jargon import MAX_BYTES, JargonError, Term, parse_jargon, spoken_form
+from vocabd.sentences import TEMPLATES, generate_sentences, template_split
+
+
+def write(tmp_path: Path, data: bytes | str, name: str = "jargon.txt") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def test_parse_comments_blank_lines_and_spoken_forms(tmp_path):
+    path = write(tmp_path, "# telephony\n\nPBX | P B X   # the phone system\n  kubectl  \nC#\nops@acme.io\n")
+    assert parse_jargon(path) == [
+        Term("PBX", "P B X"), Term("kubectl", "kube control"), Term("C#", "C sharp"),
+        Term("ops@acme.io", "ops at acme dot io"),
+    ]
+
+
+def test_parse_bom_and_windows_line_endings(tmp_path):
+    path = write(tmp_path, "\ufeffAsterisk\r\nIAX | I A X\r\n\r\n# end\r\n".encode("utf-8"))
+    assert parse_jargon(path) == [Term("Asterisk", "Asterisk"), Term("IAX", "I A X")]
+
+
+def test_duplicates_keep_the_first_and_spaces_are_collapsed(tmp_path):
+    path = write(tmp_path, "caller   ID\nWER | word error rate\nWER\ncaller ID\n")
+    assert parse_jargon(path) == [Term("caller ID", "caller I D"), Term("WER", "word error rate")]
+
+
+@pytest.mark.parametrize("content, problem, line", [
+    ("", "empty", None),
+    ("# only a comment\n\n   \n", "no terms", None),
+    ("PBX\nA | B | C\n", "more than one '|'", 2),
+    ("PBX\n | P B X\n", "nothing before '|'", 2),
+    ("PBX |\n", "nothing after '|'", 1),
+    ("ok\n" + "x" * 150 + "\n", "longer than", 2),
+])
+def test_bad_lists_name_file_line_and_problem(tmp_path, content, problem, line):
+    path = write(tmp_path, content)
+    with pytest.raises(JargonError) as err:
+        parse_jargon(path)
+    assert problem in str(err.value) and str(path) in str(err.value)
+    assert err.value.line == line
+
+
+def test_binary_non_utf8_huge_and_missing_lists_are_refused(tmp_path):
+    with pytest.raises(JargonError, match="binary"):
+        parse_jargon(write(tmp_path, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image.txt"))
+    with pytest.raises(JargonError, match="not UTF-8") as err:
+        parse_jargon(write(tmp_path, "PBX\nSIP\ncaf\xe9\n".encode("latin-1"), "latin.txt"))
+    assert err.value.line == 3
+    with pytest.raises(JargonError, match="is not a term list"):
+        parse_jargon(write(tmp_path, b"term\n" * (MAX_BYTES // 5 + 1), "huge.txt"))
+    with pytest.raises(JargonError, match="not found"):
+        parse_jargon(tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize("written, spoken", [
+    ("ops@acme.io", "ops at acme dot io"),
+    ("WER", "W E R"),
+    ("kubectl", "kube control"),
+    ("k8s", "kubernetes"),
+    ("p99", "P ninety nine"),
+    ("v2.1", "V two point one"),
+    ("PBX", "P B X"),
+    ("caller ID", "caller I D"),
+    ("Inter-Asterisk Exchange", "Inter Asterisk Exchange"),
+    ("first_name", "first underscore name"),
+    ("/etc/hosts", "slash etc slash hosts"),
+    ("10ms", "ten milliseconds"),
+    ("16kHz", "sixteen kilohertz"),
+    ("50%", "fifty percent"),
+    ("007", "zero zero seven"),
+    ("1234", "one thousand two hundred thirty four"),
+    ("PostgreSQL", "Postgre S Q L"),
+    ("IPv6", "I P V six"),
+    ("npm", "N P M"),
+    ("APIs", "A P Is"),
+    ("C++", "C plus plus"),
+    ("Asterisk", "Asterisk"),
+])
+def test_spoken_form_table(written, spoken):
+    assert spoken_form(written) == spoken
+
+
+TERMS = [Term("PBX", "P B X"), Term("kubectl", "kube control"), Term("ops@acme.io", "ops at acme dot io"),
+         Term("WER", "W E R"), Term("Digium", "Digium"), Term("p99", "P ninety nine")]
+
+
+def test_sentences_are_distinct_deterministic_and_saturated():
+    sentences = generate_sentences(TERMS, 60, seed=3)
+    assert len(sentences) == 60 and len({s.text for s in sentences}) == 60
+    assert sentences == generate_sentences(TERMS, 60, seed=3)
+    assert sentences != generate_sentences(TERMS, 60, seed=4)
+    uses = Counter(t for s in sentences for t in s.terms)
+    assert set(uses) == {t.written for t in TERMS}
+    assert max(uses.values()) - min(uses.values()) <= 2  # every term used about equally
+    assert sum(len(s.terms) for s in sentences) / len(sentences) >= 1.7  # several terms per sentence
+    by_written = {t.written: t for t in TERMS}
+    for s in sentences:
+        for written in s.terms:
+            assert written in s.text  # the label keeps the written form
+            assert by_written[written].spoken in s.spoken  # the synthesizer says the spoken form
+    assert not any("ops@acme.io" in s.spoken for s in sentences)
+
+
+def test_each_term_appears_in_many_contexts():
+    sentences = generate_sentences(TERMS, 120, seed=0)
+    for term in TERMS:
+        contexts = {s.text.replace(term.written, "_") for s in sentences if term.written in s.terms}
+        assert len(contexts) >= 15
+
+
+def test_numbers_are_digits_in_the_label_and_words_when_spoken():
+    sentences = [s for s in generate_sentences(TERMS, 200, seed=1) if any(c.isdigit() for c in s.text)]
+    assert sentences
+    assert all(not any(c.isdigit() for c in s.spoken) for s in sentences)
+
+
+def test_user_transcripts_are_carriers():
+    carriers = ["Please leave your message after the tone.", "Your call has been forwarded to voicemail."]
+    sentences = generate_sentences(TERMS, 80, seed=0, carriers=carriers)
+    from_carriers = [s for s in sentences if s.text.startswith(("Please leave", "Your call"))]
+    assert from_carriers and all(s.terms for s in from_carriers)
+
+
+def test_heldout_sentences_use_their_own_templates_and_skip_excluded_texts():
+    assert set(template_split(True)).isdisjoint(template_split(False))
+    assert len(template_split(True)) + len(template_split(False)) == len(TEMPLATES)
+    train = generate_sentences(TERMS, 40, seed=0)
+    heldout = generate_sentences(TERMS, 20, seed=1, heldout=True, exclude={s.text for s in train})
+    assert len(heldout) == 20 and not {s.text for s in heldout} & {s.text for s in train}
+
+
+def test_a_single_term_still_gives_sentences():
+    sentences = generate_sentences([Term("Digium", "Digium")], 5, seed=0)
+    assert len(sentences) == 5 and all(s.terms == ("Digium",) for s in sentences)

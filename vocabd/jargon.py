@@ -1,0 +1,208 @@
+"""Jargon lists (DESIGN.md §4): one term a line, `written | spoken`, `#` comments.
+
+The written form is the training label; the spoken form is what a synthesizer is given to say.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vocabd.errors import VocabdError
+from vocabd.log import get_logger
+
+MAX_BYTES = 1_000_000
+MAX_TERMS = 5_000
+MAX_TERM_CHARS = 100
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Term:
+    written: str  # the label the model must learn to output
+    spoken: str  # what the synthesizer says
+
+
+class JargonError(VocabdError):
+    def __init__(self, path: Path, line: int | None, problem: str):
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {problem}")
+        self.path, self.line, self.problem = path, line, problem
+
+
+def parse_jargon(path: Path) -> list[Term]:
+    """Read a jargon list; every term once, in file order. Raises JargonError naming the file and line."""
+    path = Path(path)
+    text = _read_text(path)
+    terms: dict[str, Term] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        term = _parse_line(raw, path, number)
+        if term is None:
+            continue
+        if term.written in terms:
+            if terms[term.written].spoken != term.spoken:
+                log.warning("jargon_duplicate", file=str(path), line=number, term=term.written,
+                            kept=terms[term.written].spoken)
+            continue
+        terms[term.written] = term
+        if len(terms) > MAX_TERMS:
+            raise JargonError(path, number, f"more than {MAX_TERMS} terms; split the list or trim it")
+    if not terms:
+        raise JargonError(path, None, "no terms found (only blank lines and comments)")
+    return list(terms.values())
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise JargonError(path, None, "jargon list not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise JargonError(path, None, "jargon list is empty (0 bytes)")
+    if size > MAX_BYTES:
+        raise JargonError(path, None, f"jargon list is {size} bytes; more than {MAX_BYTES} is not a term list")
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise JargonError(path, None, "binary file (contains NUL bytes); expected UTF-8 text, one term a line")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise JargonError(path, line, f"not UTF-8 text (byte {e.start}); save the list as UTF-8") from e
+
+
+_COMMENT = re.compile(r"(^|\s)#.*$")  # "#" after whitespace starts a comment; "C#" is a term
+
+
+def _parse_line(raw: str, path: Path, number: int) -> Term | None:
+    line = _COMMENT.sub("", raw).strip()
+    if not line:
+        return None
+    if any(ord(c) < 32 and c != "\t" for c in line):
+        raise JargonError(path, number, "control characters in the line")
+    written, bar, spoken = (part.strip() for part in line.partition("|"))
+    if "|" in spoken:
+        raise JargonError(path, number, f"more than one '|' in {raw.strip()!r}; use `written | spoken`")
+    if not written:
+        raise JargonError(path, number, f"nothing before '|' in {raw.strip()!r}")
+    if bar and not spoken:
+        raise JargonError(path, number, f"nothing after '|' in {raw.strip()!r}; drop the '|' to derive it")
+    if len(written) > MAX_TERM_CHARS or len(spoken) > 4 * MAX_TERM_CHARS:
+        raise JargonError(path, number, f"term longer than {MAX_TERM_CHARS} characters: {written[:40]!r}...")
+    written = " ".join(written.split())
+    return Term(written=written, spoken=" ".join(spoken.split()) if spoken else spoken_form(written))
+
+
+# --- spoken forms -------------------------------------------------------------------------------
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+         "sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+SYMBOLS = {"@": "at", ".": "dot", "/": "slash", "\\": "backslash", "_": "underscore", "-": "dash",
+           ":": "colon", "#": "hash", "+": "plus", "&": "and", "%": "percent", "$": "dollar", "=": "equals",
+           "*": "star", "~": "tilde", "?": "question mark", "!": "bang", "^": "caret", ",": "comma",
+           "'": "", '"': "", "(": "", ")": "", "[": "", "]": "", "{": "", "}": "", "<": "", ">": ""}
+
+# Numeronyms cannot be derived from their letters.
+NUMERONYMS = {"k8s": "kubernetes", "i18n": "internationalization", "l10n": "localization",
+              "a11y": "accessibility", "o11y": "observability", "k3s": "k three s"}
+
+# Common tails of tool names, said as words ("kubectl" -> "kube control").
+TAILS = {"ctl": "control", "cfg": "config", "conf": "conf", "db": "D B", "sql": "sequel", "js": "J S"}
+
+UNITS = {"ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds", "s": "seconds", "sec": "seconds",
+         "min": "minutes", "h": "hours", "hz": "hertz", "khz": "kilohertz", "mhz": "megahertz",
+         "ghz": "gigahertz", "kb": "kilobytes", "mb": "megabytes", "gb": "gigabytes", "tb": "terabytes",
+         "kbps": "kilobits per second", "mbps": "megabits per second", "gbps": "gigabits per second",
+         "k": "K", "x": "times", "db": "decibels", "px": "pixels", "v": "volts", "w": "watts",
+         "kw": "kilowatts", "ma": "milliamps", "mm": "millimeters", "cm": "centimeters", "km": "kilometers"}
+
+_TOKEN = re.compile(r"[A-Za-z]+|\d+|\s+|.", re.UNICODE)
+_VOWELS = set("aeiouy")
+
+
+def number_words(digits: str) -> str:
+    """'42' -> 'forty two'; leading zeros or more than 6 digits are read digit by digit."""
+    if len(digits) > 1 and digits.startswith("0") or len(digits) > 6:
+        return " ".join(_ONES[int(d)] for d in digits)
+    return _cardinal(int(digits))
+
+
+def _cardinal(n: int) -> str:
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        rest = n % 100
+        return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + _cardinal(rest))
+    rest = n % 1000
+    return _cardinal(n // 1000) + " thousand" + ("" if rest == 0 else " " + _cardinal(rest))
+
+
+def spoken_form(written: str) -> str:
+    """How a person says a written term: 'ops@acme.io' -> 'ops at acme dot io', 'WER' -> 'W E R'."""
+    words = [_spoken_word(word) for word in written.split()]
+    return " ".join(" ".join(words).split())
+
+
+def _spoken_word(word: str) -> str:
+    if word.lower() in NUMERONYMS:
+        return NUMERONYMS[word.lower()]
+    address = "@" in word or "/" in word or "://" in word  # emails, URLs, paths: say every symbol
+    tokens = _TOKEN.findall(word)
+    out: list[str] = []
+    for i, token in enumerate(tokens):
+        prev = tokens[i - 1] if i > 0 else ""
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        out.append(_spoken_token(token, prev, nxt, address, i == 0))
+    return " ".join(out)
+
+
+def _spoken_token(token: str, prev: str, nxt: str, address: bool, first: bool) -> str:
+    if token.isdigit():
+        return number_words(token)
+    if token.isalpha():
+        return _spoken_letters(token, prev)
+    if token == "." and prev.isdigit() and nxt.isdigit():
+        return "point"  # 2.1, v2.1
+    if token == "." and not prev and nxt.isalpha() and not address:
+        return "dot"  # .env
+    if token == "-" and not address and prev and nxt:
+        return ""  # Inter-Asterisk, non-administrator: a hyphen is not said
+    if token == "-" and not prev and nxt.isdigit():
+        return "minus"
+    if token == "#" and len(prev) == 1 and prev.isupper():
+        return "sharp"  # C#, F#
+    return SYMBOLS.get(token, token)
+
+
+def _spoken_letters(token: str, prev: str) -> str:
+    lower = token.lower()
+    if prev.isdigit() and lower in UNITS:
+        return UNITS[lower]  # 10ms, 16kHz
+    if len(token) == 1:
+        return token.upper()  # a letter on its own is said by name
+    if token.isupper() and len(token) <= 6:
+        return " ".join(token)  # WER, PBX
+    if token[:-1].isupper() and token[-1] == "s" and len(token) <= 7:
+        return " ".join(token[:-1]) + "s"  # PBXs, APIs
+    for tail, said in TAILS.items():
+        if lower.endswith(tail) and len(lower) > len(tail) + 2 and token.islower():
+            return f"{token[: -len(tail)]} {said}"  # kubectl, mongodb
+    if token.islower() and len(token) <= 4 and not _VOWELS & set(lower):
+        return " ".join(token.upper())  # npm, ssh
+    return _split_caps(token)
+
+
+_CAPS_PARTS = re.compile(r"[A-Z][a-z]{2,}|[a-z]{3,}|[A-Z]|[a-z]{1,2}")
+
+
+def _split_caps(token: str) -> str:
+    """'PostgreSQL' -> 'Postgre S Q L', 'IPv6' -> 'I P v 6': capitals and short pieces are spelled."""
+    if token.islower() or token.istitle():
+        return token
+    parts = _CAPS_PARTS.findall(token)
+    return " ".join(" ".join(p.upper()) if len(p) <= 2 else p for p in parts)

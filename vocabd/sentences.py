@@ -1,0 +1,205 @@
+"""Sentences saturated with jargon: several terms each, every term in many contexts.
+
+The label keeps each term's written form and numbers as digits; the text for the synthesizer gets
+spoken forms and number words. Built from carrier templates and from the user's own transcripts.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from vocabd.jargon import Term, number_words
+from vocabd.log import get_logger
+
+log = get_logger(__name__)
+
+# Slots: {t} a jargon term (each {t} a different one), {n} a number, {name}, {day}, {time}.
+TEMPLATES = (
+    # commands
+    "Open {t} and check the {t} settings.",
+    "Restart {t} before you touch {t}.",
+    "Run {t} again, then send the output to {t}.",
+    "Please set up {t} and {t} for the new office.",
+    "Turn off {t} on port {n} and use {t} instead.",
+    "Add {t} to the list next to {t} and {t}.",
+    "Disable {t} until {day}, then re-enable {t}.",
+    "Update {t} to the latest version and test {t}.",
+    "Move the {t} config into {t}.",
+    "Try {t} first; if that fails, fall back to {t}.",
+    "Remind me to fix {t} and {t} at {time}.",
+    "Switch {t} over to {t} tonight.",
+    # questions
+    "Is {t} still broken after the {t} change?",
+    "Why does {t} keep dropping when {t} is on?",
+    "Can you explain how {t} talks to {t}?",
+    "Did anyone look at the {t} logs from {day}?",
+    "How many {t} errors did we get from {t} yesterday?",
+    "What happens to {t} if {t} goes down?",
+    "Who owns {t} and {t} now that {name} has left?",
+    "Should we replace {t} with {t}?",
+    "Where is the {t} documentation for {t}?",
+    "Do you know if {t} supports {t}?",
+    # dictation and notes
+    "Note to self: {t} works, {t} does not.",
+    "The problem was in {t}, not in {t}.",
+    "We moved {n} users from {t} to {t} last week.",
+    "I spent the whole morning on {t} and {t}.",
+    "{name} says {t} is fine but {t} needs another look.",
+    "The {t} migration is done, {t} is next.",
+    "{t} and {t} both passed the test on {day}.",
+    "According to {name}, {t} is the bottleneck, not {t}.",
+    "Let's keep {t} out of the {t} release.",
+    "Yesterday {t} failed {n} times in a row.",
+    "It turned out {t} was misconfigured in {t}.",
+    "The new {t} is much faster than the old {t}.",
+    # emails and messages
+    "Hi {name}, can you send me the {t} and {t} numbers by {day}?",
+    "Dear {name}, the {t} outage is resolved and {t} is back up.",
+    "Thanks {name}, I will look into {t} and {t} today.",
+    "Hi team, please stop using {t} until {t} is patched.",
+    "Quick update: {t} is live, {t} follows on {day}.",
+    "Hey {name}, is {t} on the agenda for {day}?",
+    "Sorry for the delay, {t} took longer than expected because of {t}.",
+    "Forwarding the {t} report; see the part about {t}.",
+    # numbers
+    "Set the {t} timeout to {n} seconds on {t}.",
+    "We have {n} {t} licenses and {n} seats left.",
+    "The {t} bill went up by {n} dollars this month.",
+    "Call extension {n} about {t} or {t}.",
+    "There are {n} open tickets for {t} and {n} for {t}.",
+    "Page {n} of the {t} manual covers {t}.",
+    "Allocate {n} gigabytes to {t} and {n} to {t}.",
+    "The {t} queue has {n} messages waiting for {t}.",
+)
+
+NAMES = ("Alex", "Maria", "Sam", "Priya", "John", "Chen", "Fatima", "Lucas", "Emma", "Omar", "Kate", "David")
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "the weekend", "tomorrow", "next week")
+TIMES = (("9", "nine"), ("10:30", "ten thirty"), ("noon", "noon"), ("3 pm", "three p m"), ("5", "five"))
+STOPWORDS = set(
+    "the a an and or but if then than that this these those with from into onto over under about after before "
+    "your you our we they them their there here have has had been being were was are is for not please press "
+    "when what which while will would could should shall may might must can just only also very more most "
+    "some any each every other such into".split()
+)
+
+_SLOT = re.compile(r"\{(t|n|name|day|time)\}")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str  # the label: written forms, digits
+    spoken: str  # what the synthesizer says
+    terms: tuple[str, ...]  # written forms of the terms in it
+
+
+def template_split(heldout: bool) -> tuple[str, ...]:
+    """Every fourth template is kept for held-out sentences, so evaluation never sees training carriers."""
+    return tuple(t for i, t in enumerate(TEMPLATES) if (i % 4 == 3) == heldout)
+
+
+def generate_sentences(
+    terms: Sequence[Term],
+    count: int,
+    seed: int = 0,
+    carriers: Iterable[str] = (),
+    heldout: bool = False,
+    exclude: Iterable[str] = (),
+) -> list[Sentence]:
+    """`count` distinct sentences; terms are used evenly (least used first). Deterministic for a seed."""
+    if not terms:
+        raise ValueError("no jargon terms to build sentences from")
+    rng = random.Random(seed)
+    templates = [t for t in template_split(heldout) if len(_SLOT.findall(t)) and _term_slots(t) <= len(terms)]
+    usable_carriers = [] if heldout else [c for c in dict.fromkeys(carriers) if len(_candidates(c.split())) > 0]
+    usage: Counter[str] = Counter()
+    seen = set(exclude)
+    out: list[Sentence] = []
+    for _ in range(count * 30):
+        if len(out) == count:
+            break
+        use_carrier = usable_carriers and rng.random() < 0.3
+        sentence = (_from_carrier(rng.choice(usable_carriers), terms, usage, rng) if use_carrier
+                    else _from_template(rng.choice(templates), terms, usage, rng))
+        if sentence is None or sentence.text in seen:
+            continue
+        seen.add(sentence.text)
+        usage.update(sentence.terms)
+        out.append(sentence)
+    if len(out) < count:
+        log.warning("sentences_exhausted", wanted=count, made=len(out), terms=len(terms))
+    return out
+
+
+def _term_slots(template: str) -> int:
+    return template.count("{t}")
+
+
+def _pick_terms(terms: Sequence[Term], k: int, usage: Counter[str], rng: random.Random) -> list[Term]:
+    ranked = sorted(terms, key=lambda t: (usage[t.written], rng.random()))
+    return ranked[:k]
+
+
+def _from_template(template: str, terms: Sequence[Term], usage: Counter[str], rng: random.Random) -> Sentence:
+    chosen = iter(_pick_terms(terms, _term_slots(template), usage, rng))
+    used: list[str] = []
+    text_parts: list[str] = []
+    spoken_parts: list[str] = []
+    position = 0
+    for match in _SLOT.finditer(template):
+        literal = template[position : match.start()]
+        text_parts.append(literal)
+        spoken_parts.append(literal)
+        written, said = _fill(match.group(1), chosen, rng)
+        if match.group(1) == "t":
+            used.append(written)
+        text_parts.append(written)
+        spoken_parts.append(said)
+        position = match.end()
+    text_parts.append(template[position:])
+    spoken_parts.append(template[position:])
+    return Sentence(text="".join(text_parts), spoken="".join(spoken_parts), terms=tuple(used))
+
+
+def _fill(slot: str, chosen, rng: random.Random) -> tuple[str, str]:
+    if slot == "t":
+        term = next(chosen)
+        return term.written, term.spoken
+    if slot == "n":
+        value = str(rng.choice((rng.randint(2, 12), rng.randint(13, 99), rng.randint(100, 999), rng.randint(1000, 9999))))
+        return value, number_words(value)
+    if slot == "name":
+        name = rng.choice(NAMES)
+        return name, name
+    if slot == "day":
+        day = rng.choice(DAYS)
+        return day, day
+    return rng.choice(TIMES)
+
+
+def _candidates(words: list[str]) -> list[int]:
+    """Positions of content words in a transcript that a term can stand in for."""
+    return [i for i, w in enumerate(words)
+            if (core := w.strip(".,;:!?\"'()")).isalpha() and len(core) >= 4 and core.lower() not in STOPWORDS]
+
+
+def _from_carrier(carrier: str, terms: Sequence[Term], usage: Counter[str], rng: random.Random) -> Sentence | None:
+    """The user's own sentence with one or two content words replaced by terms."""
+    words = carrier.split()
+    slots = _candidates(words)
+    if len(words) < 3 or not slots:
+        return None
+    k = min(len(slots), rng.choice((1, 2)), len(terms))
+    positions = sorted(rng.sample(slots, k))
+    chosen = _pick_terms(terms, k, usage, rng)
+    text_words, spoken_words = list(words), list(words)
+    for position, term in zip(positions, chosen):
+        word = words[position]
+        core = word.strip(".,;:!?\"'()")
+        head, tail = word[: word.index(core)], word[word.index(core) + len(core):]
+        text_words[position] = f"{head}{term.written}{tail}"
+        spoken_words[position] = f"{head}{term.spoken}{tail}"
+    return Sentence(text=" ".join(text_words), spoken=" ".join(spoken_words), terms=tuple(t.written for t in chosen))
