@@ -1,0 +1,52 @@
+"""espeak-ng: very fast, robotic, many voices. The last fallback and a source of voice variety."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import subprocess
+
+import numpy as np
+import soundfile as sf
+
+from vocabd.tts import SynthesisError, Synthesizer, Voice, finish_audio
+
+# Two disjoint sets: held-out clips must be in voices never used for training.
+TRAIN_VOICES = (
+    "en-us", "en-us+m3", "en-us+f2", "en-us+klatt2", "en-gb+m1", "en-gb+f4", "en-gb-x-rp+m7",
+    "en-029+f1", "en-gb-scotland+m4", "en-gb-x-gbclan+f5", "en-us+m6", "en-gb-x-gbcwmd+klatt4",
+)
+HELDOUT_VOICES = ("en-us+f3", "en-gb+m3", "en-gb-x-rp+f2", "en-029+m2", "en-us+klatt3", "en-gb-scotland+f1")
+
+
+class EspeakSynthesizer(Synthesizer):
+    backend = "espeak"
+    cloned = False
+
+    def __init__(self, voices: tuple[str, ...] = TRAIN_VOICES, workers: int = 2):
+        binary = shutil.which("espeak-ng")
+        if binary is None:
+            raise SynthesisError("espeak-ng is not installed (apt-get install espeak-ng)")
+        self.binary = binary
+        self.voices = voices
+        self.workers = workers  # each sentence is its own process
+
+    def identity(self) -> str:
+        version = subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout.strip()
+        return f"espeak-ng {version}"
+
+    def pick_voice(self, rng: random.Random) -> Voice:
+        return Voice(
+            name=f"espeak:{rng.choice(self.voices)}",
+            settings={"rate": rng.randint(140, 190), "pitch": rng.randint(35, 65), "peak": round(rng.uniform(0.5, 0.9), 2)},
+        )
+
+    def render(self, text: str, voice: Voice) -> np.ndarray:
+        name = voice.name.removeprefix("espeak:")
+        cmd = [self.binary, "-v", name, "-s", str(voice.settings["rate"]), "-p", str(voice.settings["pitch"]), "--stdout"]
+        result = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, timeout=60)
+        if result.returncode != 0 or not result.stdout:
+            raise SynthesisError(f"espeak-ng {name} failed: {result.stderr.decode(errors='replace').strip()}")
+        audio, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
+        return finish_audio(audio, rate, peak=voice.settings.get("peak", 0.9))
