@@ -1,0 +1,101 @@
+"""`data/daemon_state.json`: the queue's own record of the chain, so no stage is ever lost.
+
+Huey removes a task from SQLite when a worker takes it, so a daemon killed mid-stage would forget it.
+Before each stage is enqueued the journal names it (with a fresh token); a restarted daemon re-enqueues
+the journal's stage when the queue no longer holds it, and a task whose token is not the journal's
+(superseded or enqueued twice) does nothing. The journal also remembers the material counter each
+chain started from, which decides when new inbox material calls for retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from vocabd.daemon.ledger import now_iso
+from vocabd.workspace import Workspace
+
+JOURNAL_FILE = "daemon_state.json"
+LIVE = ("queued", "running", "interrupted")  # the chain still has this stage to run
+MAX_FAILURES = 20
+
+_lock = threading.Lock()
+
+
+def journal_path(ws: Workspace) -> Path:
+    return ws.data / JOURNAL_FILE
+
+
+def read_journal(ws: Workspace) -> dict[str, Any]:
+    try:
+        return json.loads(journal_path(ws).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}  # only a hand edit can tear it (writes are atomic); start afresh rather than refuse
+
+
+def _write(ws: Workspace, journal: dict[str, Any]) -> None:
+    path = journal_path(ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps(journal, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def cursor(ws: Workspace) -> dict[str, Any] | None:
+    return read_journal(ws).get("cursor")
+
+
+def is_live(ws: Workspace) -> bool:
+    current = cursor(ws)
+    return current is not None and current.get("state") in LIVE
+
+
+def chain_started(ws: Workspace, name: str, material_seq: int) -> None:
+    with _lock:
+        journal = read_journal(ws)
+        journal["chain"] = {"name": name, "started": now_iso(), "started_epoch": time.time(),
+                            "material_seq": material_seq}
+        _write(ws, journal)
+
+
+def last_chain(ws: Workspace) -> dict[str, Any] | None:
+    return read_journal(ws).get("chain")
+
+
+def set_queued(ws: Workspace, name: str, phase: str, stage: str, attempt: int, delay: float) -> str:
+    """Name the next stage; returns the token its task must carry."""
+    token = uuid.uuid4().hex
+    with _lock:
+        journal = read_journal(ws)
+        journal["cursor"] = {"name": name, "phase": phase, "stage": stage, "attempt": attempt, "token": token,
+                             "state": "queued", "enqueued": now_iso(), "eta_epoch": time.time() + delay}
+        _write(ws, journal)
+    return token
+
+
+def update(ws: Workspace, token: str, **changes: Any) -> bool:
+    """Change the cursor if it still carries `token`; False when the task was superseded."""
+    with _lock:
+        journal = read_journal(ws)
+        current = journal.get("cursor")
+        if current is None or current.get("token") != token:
+            return False
+        current.update(changes)
+        if changes.get("state") == "failed":
+            failures = journal.setdefault("failures", [])
+            failures.append({k: current.get(k) for k in ("name", "phase", "stage", "attempt", "error")}
+                            | {"when": now_iso()})
+            del failures[:-MAX_FAILURES]
+        _write(ws, journal)
+        return True
+
+
+def failures(ws: Workspace) -> list[dict[str, Any]]:
+    return read_journal(ws).get("failures", [])

@@ -1,0 +1,74 @@
+"""`data/inbox_state.json`: what the inbox ingested, when, and where it went (content hashes for de-dup)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from vocabd.workspace import Workspace
+
+STATE_FILE = "inbox_state.json"
+_lock = threading.Lock()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def state_path(ws: Workspace) -> Path:
+    return ws.data / STATE_FILE
+
+
+def read_state(ws: Workspace) -> dict[str, Any]:
+    """{"seq": n, "items": [{seq, kind, hash, files, dest, ingested}]}; an absent file is an empty ledger."""
+    try:
+        state = json.loads(state_path(ws).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"seq": 0, "items": []}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        from vocabd.errors import WorkspaceError
+
+        raise WorkspaceError(f"{state_path(ws)}: unreadable inbox ledger ({e}); fix or move it away") from e
+    state.setdefault("seq", 0)
+    state.setdefault("items", [])
+    return state
+
+
+def _write_state(ws: Workspace, state: dict[str, Any]) -> None:
+    path = state_path(ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps(state, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def find_hash(ws: Workspace, digest: str) -> dict[str, Any] | None:
+    """The ledger item already ingested with this content hash, if any."""
+    for item in read_state(ws)["items"]:
+        if item.get("hash") == digest:
+            return item
+    return None
+
+
+def record(ws: Workspace, kind: str, digest: str, files: list[str], dest: str, material: bool = True,
+           **extra: Any) -> dict[str, Any]:
+    """Append an ingested item. `seq` counts new training material: it rises only when `material`
+    (a jargon list with no new terms is ingested but is no reason to retrain)."""
+    with _lock:
+        state = read_state(ws)
+        state["seq"] += int(material)
+        item = {"seq": state["seq"], "kind": kind, "hash": digest, "files": files, "dest": dest,
+                "material": material, "ingested": now_iso(), **extra}
+        state["items"].append(item)
+        state["last_ingest"] = item["ingested"]
+        _write_state(ws, state)
+        return item
+
+
+def material_since(ws: Workspace, seq: int) -> list[dict[str, Any]]:
+    """Ingested material not yet covered by a chain that started at material counter `seq`."""
+    return [item for item in read_state(ws)["items"] if item["seq"] > seq and item.get("material", True)]

@@ -1,0 +1,89 @@
+"""One daemon per workspace: an flock on `daemon.lock`, which also records who holds it."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from vocabd.daemon.ledger import now_iso
+from vocabd.errors import VocabdError
+from vocabd.workspace import Workspace
+
+LOCK_FILE = "daemon.lock"
+
+
+class DaemonRunning(VocabdError):
+    def __init__(self, ws: Workspace, holder: dict[str, Any]):
+        super().__init__(
+            f"vocabd is already running for {ws.root} (pid {holder.get('pid', '?')}, "
+            f"started {holder.get('started', '?')} on {holder.get('host', '?')}); stop it with `vocabd stop`")
+        self.holder = holder
+
+
+def lock_path(ws: Workspace) -> Path:
+    return ws.root / LOCK_FILE
+
+
+class DaemonLock:
+    """Held for the daemon's lifetime; the kernel drops it when the process dies, even by kill -9."""
+
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(lock_path(self.ws), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DaemonRunning(self.ws, _read(lock_path(self.ws))) from None
+        info = {"pid": os.getpid(), "started": now_iso(), "started_epoch": time.time(),
+                "host": socket.gethostname(), "python": sys.executable}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "DaemonLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def holder(ws: Workspace) -> dict[str, Any] | None:
+    """Who runs the daemon for `ws` (pid, started, host), or None when nobody does."""
+    path = lock_path(ws)
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read(path) or {"pid": None}  # locked but not yet written: starting up
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, json.JSONDecodeError):
+        return {}

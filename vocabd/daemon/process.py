@@ -1,0 +1,161 @@
+"""The daemon: one light process running the inbox watcher and a Huey consumer (worker threads).
+
+It never imports torch; stages that need it run as subprocesses of the pipeline. SIGTERM (launchd,
+systemd, `vocabd stop`) and SIGINT both stop gracefully: the watcher stops, the running stage gets
+`Timing.shutdown` seconds to finish, and one that does not is marked interrupted and run again by
+the next daemon (the journal keeps it). At start the daemon re-enqueues interrupted work, ingests
+what the inbox gathered while it was down, and retrains when there is material newer than the last
+chain ("background retraining on login").
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from vocabd.daemon import journal, ledger
+from vocabd.daemon.inbox import JARGON_FILE, VOICE_REF, handle
+from vocabd.daemon.lock import DaemonLock, DaemonRunning, holder
+from vocabd.daemon.queue import ChainQueue, load_pipeline
+from vocabd.daemon.timing import Timing
+from vocabd.daemon.watcher import InboxWatcher
+from vocabd.errors import VocabdError
+from vocabd.log import configure_logging, get_logger
+from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
+
+log = get_logger("vocabd.daemon")
+
+CONSOLE_ENV = "VOCABD_LOG_CONSOLE"  # "0" when the daemon's stderr already goes to the log file
+HEALTH_CHECK_S = 10.0
+
+
+class Daemon:
+    def __init__(self, ws: Workspace, timing: Timing):
+        self.ws, self.timing = ws, timing
+        self.queue = ChainQueue(ws, timing, load_pipeline())
+        self.watcher = InboxWatcher(ws, self._on_ready, timing)
+        self.stop_event = threading.Event()
+        self._last_ingest = float("-inf")
+        self.consumer = self.queue.huey.create_consumer(
+            workers=1, periodic=False, initial_delay=0.1, backoff=1.5, max_delay=2.0,
+            check_worker_health=True, shutdown_timeout=timing.shutdown)
+
+    def run(self) -> None:
+        log.info("daemon.start", workspace=str(self.ws.root), pid=os.getpid())
+        self.queue.recover()
+        self.consumer.start()
+        self._install_signals()  # after consumer.start(), which installs Huey's own (SIGTERM = hard stop)
+        self.watcher.start()
+        health = time.monotonic()
+        while not self.stop_event.wait(self.timing.tick):
+            self._maybe_start_chain()
+            if time.monotonic() - health >= HEALTH_CHECK_S:
+                self.consumer.check_worker_health()
+                health = time.monotonic()
+        self._shutdown()
+
+    def _install_signals(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        log.info("daemon.signal", signal=signal.Signals(signum).name)
+        self.stop_event.set()
+
+    def _shutdown(self) -> None:
+        log.info("daemon.stopping", wait_s=self.timing.shutdown)
+        self.watcher.stop()
+        self.consumer.stop(graceful=True)
+        self.queue.mark_interrupted()
+        log.info("daemon.stopped")
+
+    def _on_ready(self, paths: list[Path]) -> None:
+        outcomes = handle(self.ws, paths)
+        if any(o.status == "done" for o in outcomes):
+            self._last_ingest = time.monotonic()
+
+    def _maybe_start_chain(self) -> None:
+        if journal.is_live(self.ws) or self.watcher.busy():
+            return
+        if time.monotonic() - self._last_ingest < self.timing.settle:
+            return
+        if new_material(self.ws):
+            try:
+                self.queue.start_chain()
+            except VocabdError as e:
+                log.error("chain.not_started", error=str(e))
+                journal.chain_started(self.ws, "(not started)", ledger.read_state(self.ws)["seq"])
+
+
+def material_files(ws: Workspace) -> list[Path]:
+    """The user's material in data/ (what the inbox writes, or what a user placed there by hand)."""
+    names = [JARGON_FILE, VOICE_REF, f"{MY_VOICE_TRAIN}.jsonl", f"{MY_VOICE_EVAL}.jsonl"]
+    return [ws.data / n for n in names if (ws.data / n).exists()]
+
+
+def new_material(ws: Workspace) -> bool:
+    """True when the workspace holds material no chain has started from yet."""
+    last = journal.last_chain(ws)
+    seq = ledger.read_state(ws)["seq"]
+    files = material_files(ws)
+    if last is None:
+        return seq > 0 or bool(files)
+    if seq > last.get("material_seq", 0):
+        return True
+    newest = max((f.stat().st_mtime for f in files), default=0.0)
+    return newest > last.get("started_epoch", 0.0)
+
+
+def run_foreground(ws: Workspace, timing: Timing | None = None) -> None:
+    """`vocabd start --foreground`: hold the lock and run until a signal."""
+    console = os.environ.get(CONSOLE_ENV, "1") != "0"
+    configure_logging(ws.log_file, console=console)
+    with DaemonLock(ws):
+        Daemon(ws, timing or Timing.from_env()).run()
+
+
+def spawn_background(ws: Workspace, wait_s: float = 15.0) -> int:
+    """`vocabd start`: run the daemon detached, its output appended to the workspace log; returns its pid."""
+    current = holder(ws)
+    if current is not None:
+        raise DaemonRunning(ws, current)
+    cmd = [sys.executable, "-m", "vocabd", "start", "--foreground", "--workspace", str(ws.root)]
+    with open(ws.log_file, "ab") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=ws.root,
+                                start_new_session=True, env={**os.environ, CONSOLE_ENV: "0"})
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        info = holder(ws)
+        if info and info.get("pid") == proc.pid:
+            return proc.pid
+        if proc.poll() is not None:
+            raise VocabdError(f"the daemon exited at start (code {proc.returncode}); see {ws.log_file}")
+        time.sleep(0.1)
+    raise VocabdError(f"the daemon (pid {proc.pid}) did not take the workspace lock in {wait_s:.0f} s; "
+                      f"see {ws.log_file}")
+
+
+def stop_daemon(ws: Workspace, timeout: float | None = None) -> dict | None:
+    """Send SIGTERM and wait for the lock to be released; returns who was stopped (None: not running)."""
+    info = holder(ws)
+    if info is None:
+        return None
+    pid = info.get("pid")
+    if not isinstance(pid, int):
+        raise VocabdError(f"the daemon for {ws.root} is starting up; try again in a moment")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return info
+    timeout = timeout if timeout is not None else Timing.from_env().shutdown + 15.0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if holder(ws) is None:
+            return info
+        time.sleep(0.1)
+    raise VocabdError(f"the daemon (pid {pid}) did not stop within {timeout:.0f} s; see {ws.log_file}")

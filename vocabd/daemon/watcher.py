@@ -1,0 +1,149 @@
+"""Watch `inbox/` and hand over entries once they are complete.
+
+Files appear before they are fully written and editors save through temporary names, so an entry is
+handed over only when (a) its size and mtime held still for `debounce` seconds, (b) no event touched it
+for as long, (c) no writer still has it open (inotify open/close events, Linux only; elsewhere (a) and
+(b) carry it) and (d) every entry sharing its name (a recording and its transcript) is ready too.
+Moves into the inbox count as creations; a periodic rescan catches anything the OS did not report.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from watchdog.events import (
+    FileClosedEvent, FileClosedNoWriteEvent, FileDeletedEvent, FileOpenedEvent, FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+
+from vocabd.daemon.inbox import group_key, inbox_entries, is_ignored
+from vocabd.daemon.timing import Timing
+from vocabd.log import get_logger
+from vocabd.workspace import Workspace
+
+log = get_logger("vocabd.watcher")
+
+
+@dataclass
+class _Seen:
+    signature: tuple[int, int] | None = None  # (size, mtime_ns)
+    stable_since: float = 0.0
+    last_event: float = 0.0
+    opened: int = 0  # open-for-write count from inotify
+    opened_since: float = field(default=0.0)
+
+
+class InboxWatcher(FileSystemEventHandler):
+    def __init__(self, ws: Workspace, on_ready: Callable[[list[Path]], None], timing: Timing):
+        self.ws, self.on_ready, self.timing = ws, on_ready, timing
+        self.inbox = ws.inbox.resolve()
+        self._seen: dict[Path, _Seen] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._observer = Observer()
+        self._thread = threading.Thread(target=self._run, name="inbox-debounce", daemon=True)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self._observer.schedule(self, str(self.inbox), recursive=False)
+        self._observer.start()
+        self.rescan()
+        self._thread.start()
+        log.info("watcher.start", inbox=str(self.inbox))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._observer.stop()
+        self._observer.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def busy(self) -> bool:
+        """Entries are waiting to become complete (the chain should not start yet)."""
+        with self._lock:
+            return bool(self._seen)
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        raw = getattr(event, "dest_path", "") or event.src_path
+        path = Path(raw if isinstance(raw, str) else raw.decode())
+        if path.parent != self.inbox or is_ignored(path.name):
+            return
+        now = time.monotonic()
+        with self._lock:
+            if isinstance(event, FileDeletedEvent) or event.event_type == "moved" and Path(event.src_path) != path:
+                self._seen.pop(Path(event.src_path), None)
+            if isinstance(event, FileDeletedEvent):
+                return
+            seen = self._seen.setdefault(path, _Seen(stable_since=now))
+            seen.last_event = now
+            if isinstance(event, FileOpenedEvent):
+                seen.opened += 1
+                seen.opened_since = seen.opened_since or now
+            elif isinstance(event, (FileClosedEvent, FileClosedNoWriteEvent)):
+                seen.opened = max(0, seen.opened - 1)
+                seen.opened_since = 0.0 if seen.opened == 0 else seen.opened_since
+
+    def rescan(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for path in inbox_entries(self.ws):
+                self._seen.setdefault(path.resolve(), _Seen(stable_since=now, last_event=now))
+
+    # --- readiness ---------------------------------------------------------------------------------
+
+    def ready(self, now: float | None = None) -> list[Path]:
+        """Entries complete now, whole same-name groups only."""
+        now = time.monotonic() if now is None else now
+        groups: dict[str, list[tuple[Path, bool]]] = defaultdict(list)
+        with self._lock:
+            for path in list(self._seen):
+                state = self._entry_ready(path, self._seen[path], now)
+                if state is None:
+                    del self._seen[path]
+                else:
+                    groups[group_key(path)].append((path, state))
+        return sorted(p for members in groups.values() if all(ok for _, ok in members) for p, _ in members)
+
+    def _entry_ready(self, path: Path, seen: _Seen, now: float) -> bool | None:
+        """True/False, or None when the entry is gone."""
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        signature = (st.st_size, st.st_mtime_ns)
+        if signature != seen.signature:
+            seen.signature, seen.stable_since = signature, now
+        held = seen.opened > 0 and now - seen.opened_since < self.timing.open_hold
+        quiet = min(now - seen.stable_since, now - seen.last_event)
+        return quiet >= self.timing.debounce and not held
+
+    def _forget(self, paths: list[Path]) -> None:
+        """Handled entries left the inbox; one that is still there (a failed move) returns at the next rescan."""
+        with self._lock:
+            for path in paths:
+                self._seen.pop(path, None)
+
+    def _run(self) -> None:
+        last_rescan = time.monotonic()
+        while not self._stop.wait(self.timing.tick):
+            if time.monotonic() - last_rescan >= self.timing.rescan:
+                self.rescan()
+                last_rescan = time.monotonic()
+            ready = self.ready()
+            if not ready:
+                continue
+            try:
+                self.on_ready(ready)
+            except Exception:
+                log.exception("watcher.handler_failed", files=[p.name for p in ready])
+            self._forget(ready)
