@@ -143,3 +143,75 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         print_result(result)
+
+
+# --- daemon (vocabd/daemon/) ----------------------------------------------------------------------
+
+@main.command()
+@click.option("--foreground", is_flag=True, help="Run in this process (what launchd/systemd run); else detach.")
+@workspace_option
+def start(foreground: bool, workspace: Path | None) -> None:
+    """Start the daemon: watch inbox/ and run the training chain in the background."""
+    from vocabd.daemon.process import run_foreground, spawn_background
+
+    ws = open_ws(workspace)
+    if foreground:
+        run_foreground(ws)
+        return
+    pid = spawn_background(ws)
+    click.echo(f"vocabd daemon started (pid {pid}) for {ws.root}\n  log: {ws.log_file}\n"
+               f"  drop a jargon list (.txt), recordings (+ same-name .txt) or a voice sample into {ws.inbox}")
+
+
+@main.command()
+@workspace_option
+def stop(workspace: Path | None) -> None:
+    """Stop the daemon gracefully (a running stage is finished or re-run at the next start)."""
+    from vocabd.daemon.process import stop_daemon
+
+    ws = open_ws(workspace)
+    stopped = stop_daemon(ws)
+    click.echo(f"vocabd daemon stopped (pid {stopped.get('pid')})" if stopped else f"no daemon running for {ws.root}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@workspace_option
+def status(as_json: bool, workspace: Path | None) -> None:
+    """Daemon up/down, queue, chain stage and progress, active adapter, last report, untrained inbox material."""
+    import json
+
+    from vocabd.daemon.status import collect_status, render_status
+
+    state = collect_status(open_ws(workspace))
+    click.echo(json.dumps(state, indent=2, default=str) if as_json else render_status(state))
+
+
+@main.group()
+def agent() -> None:
+    """Login agent: launchd (macOS) or a systemd user unit (Linux) running the daemon at login."""
+
+
+@agent.command("install")
+@click.option("--dry-run", is_flag=True, help="Print what would be written and run.")
+@workspace_option
+def agent_install(dry_run: bool, workspace: Path | None) -> None:
+    """Install and load the login agent for this workspace."""
+    from vocabd.daemon.service import install_agent, plan_agent
+
+    plan = plan_agent(open_ws(workspace))
+    if dry_run:
+        click.echo(plan.content)
+    for line in install_agent(plan, dry_run=dry_run):
+        click.echo(line)
+
+
+@agent.command("uninstall")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed and run.")
+@workspace_option
+def agent_uninstall(dry_run: bool, workspace: Path | None) -> None:
+    """Unload and remove the login agent."""
+    from vocabd.daemon.service import plan_agent, uninstall_agent
+
+    for line in uninstall_agent(plan_agent(open_ws(workspace)), dry_run=dry_run):
+        click.echo(line)
