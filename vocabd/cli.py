@@ -215,3 +215,35 @@ def agent_uninstall(dry_run: bool, workspace: Path | None) -> None:
 
     for line in uninstall_agent(plan_agent(open_ws(workspace)), dry_run=dry_run):
         click.echo(line)
+
+
+@main.command()
+@click.option("--count", "-n", type=int, default=None, help="Clips to make (default: the phase's clip count).")
+@click.option("--phase", type=click.Choice(["mini", "full"]), default="full", show_default=True)
+@click.option("--heldout", is_flag=True, help="Write data/synthetic_eval.jsonl instead: held-out sentences and voices.")
+@workspace_option
+def synthesize(count: int | None, phase: str, heldout: bool, workspace: Path | None) -> None:
+    """Jargon sentences in the best available voice -> data/synthetic/*.wav + data/synthetic_train(_mini).jsonl."""
+    from vocabd.jobs.synthesize import summary_text, synthesize as run_synthesis, synthesize_heldout
+
+    ws = open_ws(workspace)
+    configure_logging(ws.log_file, console=True)
+    if heldout:
+        click.echo(f"held-out clips: {synthesize_heldout(ws, count or 40)}")
+        return
+    click.echo(summary_text(run_synthesis(ws, phase, count)))
+
+
+@main.command()
+@click.option("--phase", type=click.Choice(["mini", "full"]), default="full", show_default=True)
+@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="General-speech manifest to mix in (the trainer already replays train.replay; see README).")
+@click.option("--replay-ratio", type=float, default=0.0, show_default=True, help="Share of replay rows (0-1).")
+@workspace_option
+def mix(phase: str, replay: Path | None, replay_ratio: float, workspace: Path | None) -> None:
+    """Synthetic + real recordings -> data/mixed_train(_mini).jsonl; prints per-source counts and hours."""
+    from vocabd.jobs.mix import mix as run_mix, summary_text
+
+    ws = open_ws(workspace)
+    configure_logging(ws.log_file, console=True)
+    click.echo(summary_text(run_mix(ws, phase, replay=replay, replay_ratio=replay_ratio)))
