@@ -1,0 +1,230 @@
+"""Training experiments on a tiny random Moonshine: run folder, resume after kill -9, DoRA/LoRA, poll."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tiny import speech_wav
+from vocabd.cli import main
+from vocabd.training.config import RunConfig
+from vocabd.training.run_folder import RunFolder
+from vocabd.training.status import RunStatus, acquire_run_lock, read_status, write_status
+from vocabd.workspace import init_workspace
+
+TEXTS = ["hello world", "press one", "the pound key", "voice mail", "call forward", "agent login", "conference",
+         "please hold", "good morning", "dial again", "star key", "goodbye", "thank you", "main menu"]
+FAST = ["--batch-size", "4", "--lr", "0.01", "--warmup-steps", "2", "--eval-interval", "10"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    """Real espeak speech: a training manifest and a replay manifest."""
+    root = tmp_path_factory.mktemp("corpus")
+    rows = []
+    for i, text in enumerate(TEXTS):
+        speech_wav(root / f"c{i}.wav", text, voice="en-us+f3" if i % 2 else "en-us")
+        rows.append(json.dumps({"audio": f"c{i}.wav", "text": text.capitalize() + ".", "id": f"c{i}"}))
+    (root / "train.jsonl").write_text("\n".join(rows[:11]) + "\n")
+    (root / "replay.jsonl").write_text("\n".join(rows[6:]) + "\n")
+    return {"train": root / "train.jsonl", "replay": root / "replay.jsonl"}
+
+
+@pytest.fixture()
+def ws(tmp_path):
+    return init_workspace(tmp_path / "ws")
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def train_events(run: Path, kind: str = "train") -> list[dict]:
+    return [e for e in RunFolder(run).read_log() if e["event"] == kind]
+
+
+def test_daemon_side_modules_do_not_import_torch():
+    code = ("import sys, vocabd.cli, vocabd.training.status, vocabd.training.launch, vocabd.training.poll, "
+            "vocabd.training.cli_run; print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_labels_are_shifted_exactly_once(tiny_model, corpus):
+    import torch
+
+    from vocabd.asr.labels import DECODER_START_ID, encode_labels
+    from vocabd.asr.model import load_asr
+    from vocabd.training.data import load_examples, collate
+    from vocabd.training.loop import token_loss
+
+    asr = load_asr(tiny_model)
+    examples = load_examples(corpus["train"], allow_outside=False)[:3]
+    batch = collate(examples, asr.tokenizer, DECODER_START_ID, {})
+    for row, e in enumerate(examples):
+        ids = encode_labels(asr.tokenizer, e.text)
+        n = len(ids)
+        assert ids[-1] == asr.tokenizer.eos_token_id
+        assert batch["labels"][row, :n].tolist() == ids
+        assert batch["decoder_input_ids"][row, :n].tolist() == [DECODER_START_ID] + ids[:-1]
+        assert (batch["labels"][row, n:] == -100).all()
+        assert batch["decoder_attention_mask"][row].sum() == n
+    ours, tokens = token_loss(asr.model, batch)
+    assert tokens == sum(len(encode_labels(asr.tokenizer, e.text)) for e in examples)
+    # given our decoder input and labels, transformers' own loss must agree: it does not shift a second time
+    with torch.no_grad():
+        theirs = asr.model(**batch).loss
+    assert float(ours.detach()) == pytest.approx(float(theirs), rel=1e-5)
+
+
+def test_dev_split_and_batches_are_deterministic_and_resumable(corpus):
+    from vocabd.training.data import TrainData, batches_from, load_examples, split_dev
+
+    clips = load_examples(corpus["train"], allow_outside=False)
+    train, dev = split_dev(clips, 0.2, 40, seed=0)
+    assert len(dev) == 2 and not {e.id for e in dev} & {e.id for e in train}
+    assert {e.id for e in split_dev(list(reversed(clips)), 0.2, 40, seed=0)[1]} == {e.id for e in dev}
+    replay = load_examples(corpus["replay"], allow_outside=False, source="replay")
+    data = TrainData(train=train, dev=dev, replay=replay, replay_dev=[])
+    stream = batches_from(data, 3, 0.25, seed=1, step=0)
+    first = [[e.id for e in next(stream)] for _ in range(12)]
+    later = batches_from(data, 3, 0.25, seed=1, step=7)
+    assert [[e.id for e in next(later)] for _ in range(5)] == first[7:]
+    sources = [e.source for _ in range(30) for e in next(stream)]
+    assert 0.1 < sources.count("replay") / len(sources) < 0.4
+
+
+def test_twenty_step_run_writes_every_run_folder_file(ws, tiny_model, corpus):
+    code, out = cli("run-experiment", "r20", "-w", str(ws.root), "--train", str(corpus["train"]), "--model",
+                    str(tiny_model), "--max-steps", "20", *FAST, "--replay", str(corpus["replay"]),
+                    "--replay-ratio", "0.3")
+    assert code == 0, out
+    run = ws.run_dir("r20")
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == str(tiny_model) and config["max_steps"] == 20 and config["replay_ratio"] == 0.3
+    steps = train_events(run)
+    assert [e["step"] for e in steps] == list(range(1, 21))
+    assert all(e["loss"] > 0 and e["lr"] > 0 and e["clips_per_s"] > 0 for e in steps)
+    assert sum(e["loss"] for e in steps[-5:]) < sum(e["loss"] for e in steps[:5])
+    evals = train_events(run, "eval")
+    assert [e["step"] for e in evals] == [0, 10, 20]
+    assert all(0 <= e["dev_wer"] and e["replay_dev_wer"] is not None for e in evals)
+    assert sorted(p.name for p in (run / "adapters").iterdir()) == ["step-0", "step-10", "step-20"]
+    best = json.loads((run / "best" / "best.json").read_text())
+    assert best["step"] in (0, 10, 20) and (run / "best" / "adapter_model.safetensors").is_file()
+    status = read_status(run)
+    assert (status.state, status.step, status.max_steps) == ("finished", 20, 20)
+    code, out = cli("poll", "r20", "-w", str(ws.root))
+    assert code == 0 and "FINISHED" in out and "step 20/20" in out
+    code, out = cli("run-experiment", "r20", "-w", str(ws.root), "--train", str(corpus["train"]))
+    assert code == 1 and "already exists" in out
+
+
+@pytest.mark.parametrize("use_dora", [True, False])
+def test_dora_and_lora_train_and_load_for_transcription(ws, tiny_model, corpus, use_dora):
+    import torch
+
+    from vocabd.asr.model import load_asr
+    from vocabd.asr.transcribe import transcribe
+    from vocabd.audio import load_audio
+    from vocabd.training.data import collate, load_examples
+    from vocabd.training.loop import run_experiment
+
+    name = "dora" if use_dora else "lora"
+    config = RunConfig(name=name, train=str(corpus["train"]), model=str(tiny_model), max_steps=8, eval_interval=8,
+                       lr=0.02, warmup_steps=1, batch_size=4, use_dora=use_dora)
+    run_experiment(RunFolder(ws.run_dir(name)), config, progress=False)
+    adapter = ws.run_dir(name) / "adapters" / "step-8"
+    adapter_config = json.loads((adapter / "adapter_config.json").read_text())
+    assert adapter_config["use_dora"] is use_dora and adapter_config["r"] == 32
+    base, tuned = load_asr(tiny_model), load_asr(tiny_model, adapter=adapter)
+    batch = collate(load_examples(corpus["train"], False)[:2], base.tokenizer, 1, {})
+    batch.pop("labels")
+    with torch.no_grad():
+        changed = (tuned.model(**batch).logits - base.model(**batch).logits).abs().max()
+    assert changed > 1e-3  # the merged adapter really changes the model
+    texts = transcribe(tuned, [load_audio(Path(corpus["train"]).parent / "c0.wav")])
+    assert len(texts) == 1 and isinstance(texts[0], str)
+
+
+def test_resume_after_kill_continues_steps_and_loss_curve(ws, tiny_model, corpus):
+    from vocabd.training.launch import launch_experiment
+
+    args = ["--model", str(tiny_model), *FAST]
+    pid = launch_experiment(ws, "killed", corpus["train"], max_steps=30, eval_interval=10, extra_args=args)
+    run = ws.run_dir("killed")
+    deadline = time.time() + 90
+    while time.time() < deadline and not (run / "adapters" / "step-10").is_dir():
+        time.sleep(0.1)
+    assert (run / "adapters" / "step-10").is_dir(), (run / "stdout.log").read_text()[-2000:]
+    while time.time() < deadline and len(train_events(run)) < 13:
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    killed_at = max(e["step"] for e in train_events(run))
+    assert read_status(run).state == "failed"
+    assert cli("poll", "killed", "-w", str(ws.root))[0] == 1
+
+    code, out = cli("run-experiment", "killed", "-w", str(ws.root), "--resume")
+    assert code == 0, out
+    steps = train_events(run)
+    assert [e["step"] for e in steps] == list(range(1, 31)) and killed_at < 30
+    assert [e["step"] for e in train_events(run, "eval")] == [0, 10, 20, 30]
+
+    # the same settings without a kill give the same loss curve: the resume restored weights, optimizer,
+    # schedule, RNG and the batch order
+    code, out = cli("run-experiment", "straight", "-w", str(ws.root), "--train", str(corpus["train"]),
+                    "--max-steps", "30", *args)
+    assert code == 0, out
+    straight = [e["loss"] for e in train_events(ws.run_dir("straight"))]
+    assert [e["loss"] for e in steps] == pytest.approx(straight, rel=1e-3)
+
+
+def test_second_run_with_the_same_name_is_refused_while_alive(ws, tiny_model, corpus):
+    run = ws.run_dir("busy")
+    lock = acquire_run_lock(run)  # stands in for a live training process
+    try:
+        code, out = cli("run-experiment", "busy", "-w", str(ws.root), "--train", str(corpus["train"]),
+                        "--model", str(tiny_model))
+        assert code == 1 and "already running" in out
+    finally:
+        lock.close()
+
+
+def test_poll_reports_stalled_and_failed(ws):
+    run = ws.run_dir("quiet")
+    lock = acquire_run_lock(run)
+    try:
+        write_status(run, RunStatus(state="running", step=5, max_steps=50, pid=os.getpid(),
+                                    heartbeat=time.time() - 3600))
+        assert read_status(run, stall_seconds=600).state == "stalled"
+        code, out = cli("poll", "quiet", "-w", str(ws.root))
+        assert code == 3 and "STALLED" in out
+    finally:
+        lock.close()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    write_status(run, RunStatus(state="running", step=5, max_steps=50, pid=dead.pid, heartbeat=time.time()))
+    assert read_status(run).state == "failed"
+
+
+def test_bad_audio_fails_the_run_with_a_clear_report(ws, tiny_model, corpus, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    rows = corpus["train"].read_text().splitlines()
+    (tmp_path / "broken.wav").write_bytes(b"not audio at all")
+    rows.append(json.dumps({"audio": "broken.wav", "text": "broken"}))
+    bad.write_text("\n".join(r.replace('"c', f'"{corpus["train"].parent}/c') for r in rows) + "\n")
+    code, out = cli("run-experiment", "bad", "-w", str(ws.root), "--train", str(bad), "--model", str(tiny_model))
+    assert code == 1 and "broken.wav" in out
+    run = ws.run_dir("bad")
+    assert read_status(run).state == "failed" and "broken.wav" in read_status(run).error
+    assert "broken.wav" in (run / "FAILED.md").read_text()

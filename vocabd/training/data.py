@@ -1,0 +1,161 @@
+"""Training data: the dev split, replay sampling, length-bucketed batches and their tensors.
+
+Every choice is a pure function of the seed and the step, so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from vocabd.audio import load_audio
+from vocabd.errors import VocabdError
+from vocabd.manifest import Clip, load_manifest
+from vocabd.training.config import RunConfig
+
+BUCKET_BATCHES = 16  # a shuffled window of this many batches is sorted by length before it is cut
+MIN_TRAIN_CLIPS = 2
+
+
+@dataclass
+class Example:
+    audio: np.ndarray  # float32 mono 16 kHz
+    text: str
+    id: str
+    source: str  # real | synthetic | replay
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / 16000
+
+
+@dataclass
+class TrainData:
+    train: list[Example]
+    dev: list[Example]
+    replay: list[Example]  # the replay pool sampled into training batches
+    replay_dev: list[Example]  # held-out general speech watched during training
+
+
+def load_examples(manifest: Path, allow_outside: bool, source: str | None = None) -> list[Example]:
+    clips = load_manifest(Path(manifest), allow_outside=allow_outside, check_audio=False)
+    return [_example(c, source) for c in clips]
+
+
+def _example(clip: Clip, source: str | None) -> Example:
+    return Example(audio=load_audio(clip.audio), text=clip.text, id=clip.id or clip.audio.stem,
+                   source=source or clip.source)
+
+
+def prepare_data(config: RunConfig) -> TrainData:
+    """Read the manifests and carve the held-out parts (deterministic for a given seed)."""
+    train = load_examples(Path(config.train), config.allow_outside)
+    if config.dev:
+        dev = load_examples(Path(config.dev), config.allow_outside)
+    else:
+        train, dev = split_dev(train, config.dev_fraction, config.dev_max_clips, config.seed)
+    if len(train) < MIN_TRAIN_CLIPS:
+        raise VocabdError(f"{config.train}: only {len(train)} training clip(s) after the dev split")
+    replay, replay_dev = [], []
+    if config.replay:
+        pool = load_examples(Path(config.replay), config.allow_outside, source="replay")
+        replay_dev, replay = _take_held_out(pool, min(config.replay_dev_clips, len(pool) // 5), config.seed)
+        if config.replay_ratio > 0 and not replay:
+            raise VocabdError(f"{config.replay}: too few clips to replay")
+    return TrainData(train=train, dev=dev, replay=replay, replay_dev=replay_dev)
+
+
+def split_dev(examples: list[Example], fraction: float, max_clips: int, seed: int) -> tuple[list, list]:
+    """(train, dev): about `fraction` of the clips, at least 1, at most `max_clips`, chosen by hash of id."""
+    count = min(max_clips, max(1, round(len(examples) * fraction)))
+    if len(examples) < 2 + count:
+        raise VocabdError(f"{len(examples)} clip(s) are too few to carve a dev split; give --dev MANIFEST")
+    dev, train = _take_held_out(examples, count, seed)
+    return train, dev
+
+
+def _take_held_out(examples: list[Example], count: int, seed: int) -> tuple[list, list]:
+    """(held_out, rest), picked by a stable hash so the split never depends on file order."""
+    def key(e: Example) -> str:
+        return hashlib.sha1(f"{seed}:{e.id}:{e.text}".encode()).hexdigest()
+
+    ranked = sorted(range(len(examples)), key=lambda i: key(examples[i]))
+    chosen = set(ranked[:count])
+    held = [e for i, e in enumerate(examples) if i in chosen]
+    rest = [e for i, e in enumerate(examples) if i not in chosen]
+    return held, rest
+
+
+def replay_count(n_train: int, ratio: float) -> int:
+    """Replay clips per epoch so that they make up `ratio` of what the model sees."""
+    return round(n_train * ratio / (1.0 - ratio)) if ratio > 0 else 0
+
+
+def epoch_batches(data: TrainData, batch_size: int, ratio: float, seed: int, epoch: int) -> list[list[Example]]:
+    """One epoch: all training clips plus a fresh replay sample, bucketed by length, batches shuffled."""
+    rng = random.Random(seed * 1_000_003 + epoch)
+    pool = list(data.train)
+    wanted = replay_count(len(data.train), ratio)
+    if wanted and data.replay:
+        if wanted <= len(data.replay):
+            pool += rng.sample(data.replay, wanted)
+        else:
+            pool += [rng.choice(data.replay) for _ in range(wanted)]
+    rng.shuffle(pool)
+    batches = []
+    window = batch_size * BUCKET_BATCHES
+    for start in range(0, len(pool), window):
+        chunk = sorted(pool[start : start + window], key=lambda e: len(e.audio))
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def batches_from(data: TrainData, batch_size: int, ratio: float, seed: int, step: int) -> Iterator[list[Example]]:
+    """The batches for steps `step`, `step`+1, ... (0-based), endlessly; resuming skips the epochs done."""
+    epoch, skip = 0, step
+    while True:
+        batches = epoch_batches(data, batch_size, ratio, seed, epoch)
+        if skip >= len(batches):
+            skip -= len(batches)
+        else:
+            yield from batches[skip:]
+            skip = 0
+        epoch += 1
+
+
+def collate(examples: list[Example], tokenizer: Any, start_id: int, label_cache: dict[str, list[int]]) -> dict:
+    """Tensors for one batch. labels = text ids + eos (padding -100); decoder input = [start] + labels[:-1].
+
+    The shift happens here, once: the loss in `loop` compares logits[t] with labels[t] directly.
+    """
+    import torch
+
+    from vocabd.asr.labels import encode_labels
+
+    labels = []
+    for e in examples:
+        if e.text not in label_cache:
+            label_cache[e.text] = encode_labels(tokenizer, e.text)
+        labels.append(label_cache[e.text])
+    longest_audio = max(len(e.audio) for e in examples)
+    longest_text = max(len(ids) for ids in labels)
+    values = torch.zeros(len(examples), longest_audio)
+    audio_mask = torch.zeros(len(examples), longest_audio, dtype=torch.long)
+    pad_id = tokenizer.eos_token_id
+    decoder_ids = torch.full((len(examples), longest_text), pad_id, dtype=torch.long)
+    decoder_mask = torch.zeros(len(examples), longest_text, dtype=torch.long)
+    targets = torch.full((len(examples), longest_text), -100, dtype=torch.long)
+    for row, (e, ids) in enumerate(zip(examples, labels)):
+        values[row, : len(e.audio)] = torch.from_numpy(e.audio)
+        audio_mask[row, : len(e.audio)] = 1
+        decoder_ids[row, : len(ids)] = torch.tensor([start_id] + ids[:-1])
+        decoder_mask[row, : len(ids)] = 1
+        targets[row, : len(ids)] = torch.tensor(ids)
+    return {"input_values": values, "attention_mask": audio_mask, "decoder_input_ids": decoder_ids,
+            "decoder_attention_mask": decoder_mask, "labels": targets}

@@ -1,0 +1,286 @@
+"""The training loop, top to bottom: load, attach an adapter, train, evaluate on dev, checkpoint, resume.
+
+One process per run, holding the run lock. Each eval interval writes `adapters/step-N/` (adapter +
+optimizer/scheduler/RNG state), so a kill -9 loses at most one interval and `--resume` replays the
+same batches from there.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from vocabd.log import get_logger
+from vocabd.training.config import RunConfig
+from vocabd.training.data import Example, TrainData, batches_from, collate, prepare_data
+from vocabd.training.run_folder import TRAINER_STATE, RunFolder
+from vocabd.training.status import RunStatus, acquire_run_lock, write_status
+
+log = get_logger(__name__)
+HEARTBEAT_SECONDS = 1.0
+
+
+@dataclass
+class Best:
+    """The checkpoint chosen for best/: lowest dev score (dev WER + weighted replay-dev WER), ties -> dev loss."""
+    step: int | None = None
+    score: float = math.inf
+    dev_loss: float = math.inf
+
+    def offer(self, step: int, score: float, dev_loss: float) -> bool:
+        if (score, dev_loss) < (self.score, self.dev_loss):
+            self.step, self.score, self.dev_loss = step, score, dev_loss
+            return True
+        return False
+
+
+def run_experiment(folder: RunFolder, config: RunConfig, resume: bool = False, progress: bool = True) -> RunStatus:
+    """Train one run to the end; on any error the run folder says what failed (status + FAILED.md)."""
+    lock = acquire_run_lock(folder.root)
+    status = RunStatus(pid=os.getpid(), max_steps=config.max_steps, started=time.time(), heartbeat=time.time())
+    try:
+        if not resume or not folder.config_file.exists():
+            folder.write_config(config)
+        folder.failed_file.unlink(missing_ok=True)
+        return _train(folder, config, resume, status, progress)
+    except BaseException as e:  # including KeyboardInterrupt: the folder must not claim "running"
+        status.state, status.error, status.heartbeat = "failed", f"{type(e).__name__}: {e}", time.time()
+        write_status(folder.root, status)
+        folder.write_failed(f"training run {folder.name} at step {status.step}", traceback.format_exc(limit=8),
+                            f"fix the cause, then `vocabd run-experiment {folder.name} --resume`")
+        log.error("run_failed", run=folder.name, step=status.step, error=status.error)
+        raise
+    finally:
+        lock.close()
+
+
+def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus, progress: bool) -> RunStatus:
+    import torch
+
+    from vocabd.asr.labels import DECODER_START_ID
+    from vocabd.asr.model import load_asr
+    from vocabd.training.adapter import attach_adapter, count_parameters
+
+    _seed_everything(config.seed)
+    write_status(folder.root, status)
+    asr = load_asr(config.model)
+    data = prepare_data(config)
+    model = attach_adapter(asr.model, config)
+    trainable, total = count_parameters(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config.warmup_steps,
+                                                                                 config.max_steps))
+    labels: dict[str, list[int]] = {}
+    best = Best()
+    step = _restore(folder, model, optimizer, scheduler, best) if resume else None
+    if step is None:
+        step = 0
+        folder.truncate_log(-1)
+        folder.append_log({"event": "start", "step": 0, "trainable_params": trainable, "total_params": total,
+                           "train_clips": len(data.train), "dev_clips": len(data.dev),
+                           "replay_clips": len(data.replay), "replay_dev_clips": len(data.replay_dev),
+                           "pid": os.getpid()})
+        _evaluate_and_checkpoint(folder, config, asr, model, data, optimizer, scheduler, best, step, labels)
+    else:
+        folder.append_log({"event": "resume", "step": step, "pid": os.getpid()})
+        status.step, status.best_step, status.best_dev_wer = step, best.step, _best_dev_wer(folder)
+        write_status(folder.root, status)
+    log.info("training", run=folder.name, from_step=step, max_steps=config.max_steps, trainable=trainable,
+             train_clips=len(data.train), dev_clips=len(data.dev), replay=len(data.replay))
+
+    model.train()
+    batches = batches_from(data, config.batch_size, config.replay_ratio, config.seed, step)
+    first_step, clock = step, time.monotonic()
+    last_beat = 0.0
+    with _progress_bar(progress, config.max_steps, step) as advance:
+        while step < config.max_steps:
+            batch = next(batches)
+            tick = time.monotonic()
+            loss, tokens = train_step(model, optimizer, scheduler, batch, asr.tokenizer, DECODER_START_ID, labels)
+            step += 1
+            seconds = time.monotonic() - tick
+            audio = sum(e.seconds for e in batch)
+            folder.append_log({"event": "train", "step": step, "loss": round(loss, 5),
+                               "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 3),
+                               "clips_per_s": round(len(batch) / seconds, 2),
+                               "audio_s_per_s": round(audio / seconds, 2), "tokens": tokens})
+            per_step = (time.monotonic() - clock) / (step - first_step)
+            status.step, status.loss, status.seconds_per_step = step, loss, per_step
+            status.eta_seconds = per_step * (config.max_steps - step)
+            if step % config.eval_interval == 0 or step == config.max_steps:
+                _evaluate_and_checkpoint(folder, config, asr, model, data, optimizer, scheduler, best, step, labels)
+                status.best_step, status.best_dev_wer = best.step, _best_dev_wer(folder)
+                model.train()
+            if time.monotonic() - last_beat > HEARTBEAT_SECONDS or step == config.max_steps:
+                status.heartbeat, last_beat = time.time(), time.monotonic()
+                write_status(folder.root, status)
+            advance(step, loss)
+    status.state, status.eta_seconds, status.heartbeat = "finished", 0.0, time.time()
+    write_status(folder.root, status)
+    folder.append_log({"event": "finished", "step": step, "best_step": best.step})
+    log.info("run_finished", run=folder.name, best_step=best.step, best_dev_wer=status.best_dev_wer)
+    return status
+
+
+def lr_factor(step: int, warmup: int, max_steps: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, max_steps - warmup)
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def token_loss(model: Any, batch: dict) -> tuple[Any, int]:
+    """Mean cross-entropy per label token. Logits at position t already predict labels[t] (collate shifted
+    the decoder input once), so no further shift here; the model never sees `labels`."""
+    import torch.nn.functional as F
+
+    out = model(input_values=batch["input_values"], attention_mask=batch["attention_mask"],
+                decoder_input_ids=batch["decoder_input_ids"], decoder_attention_mask=batch["decoder_attention_mask"])
+    targets = batch["labels"]
+    loss = F.cross_entropy(out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+    return loss, int((targets != -100).sum())
+
+
+def train_step(model, optimizer, scheduler, examples: list[Example], tokenizer, start_id: int,
+               labels: dict) -> tuple[float, int]:
+    import torch
+
+    loss, tokens = token_loss(model, collate(examples, tokenizer, start_id, labels))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach()), tokens
+
+
+def mean_loss(model: Any, examples: list[Example], tokenizer, start_id: int, labels: dict,
+              batch_size: int) -> float | None:
+    """Token-weighted mean loss over `examples` (no gradients, dropout off)."""
+    import torch
+
+    if not examples:
+        return None
+    total, count = 0.0, 0
+    ordered = sorted(examples, key=lambda e: len(e.audio))
+    with torch.no_grad():
+        for start in range(0, len(ordered), batch_size):
+            loss, tokens = token_loss(model, collate(ordered[start : start + batch_size], tokenizer, start_id,
+                                                     labels))
+            total += float(loss) * tokens
+            count += tokens
+    return total / count
+
+
+def evaluate_split(asr, model, examples: list[Example], labels: dict, batch_size: int) -> dict[str, float | None]:
+    """Loss and WER (normalized and raw) of the adapted model on held-out clips."""
+    from vocabd.asr.labels import DECODER_START_ID
+    from vocabd.asr.transcribe import transcribe
+    from vocabd.evaluation.metrics import wer
+
+    if not examples:
+        return {"loss": None, "wer": None, "wer_raw": None}
+    loss = mean_loss(model, examples, asr.tokenizer, DECODER_START_ID, labels, batch_size)
+    # the PEFT layers sit inside the wrapped model, so its own generate() runs with the adapter active
+    hyps = transcribe(replace(asr, model=model.get_base_model()), [e.audio for e in examples], batch_size)
+    refs = [e.text for e in examples]
+    return {"loss": loss, "wer": wer(refs, hyps, normalized=True), "wer_raw": wer(refs, hyps)}
+
+
+def _evaluate_and_checkpoint(folder: RunFolder, config: RunConfig, asr, model, data: TrainData, optimizer,
+                             scheduler, best: Best, step: int, labels: dict) -> None:
+    import torch
+
+    from vocabd.training.adapter import save_adapter
+
+    tick = time.monotonic()
+    model.eval()
+    dev = evaluate_split(asr, model, data.dev, labels, config.batch_size)
+    replay = evaluate_split(asr, model, data.replay_dev, labels, config.batch_size)
+    score = dev["wer"] + config.replay_weight * (replay["wer"] or 0.0)
+    improved = best.offer(step, score, dev["loss"])
+
+    def write(tmp):
+        save_adapter(model, tmp, config.model)
+        torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state(), "best": asdict(best)}, tmp / TRAINER_STATE)
+
+    folder.save_checkpoint(step, write)
+    if improved:
+        folder.promote_best(step, {"dev_wer": dev["wer"], "dev_loss": dev["loss"], "replay_dev_wer": replay["wer"],
+                                   "score": score, "model": config.model})
+    event = {"event": "eval", "step": step, "dev_wer": dev["wer"], "dev_wer_raw": dev["wer_raw"],
+             "dev_loss": dev["loss"], "replay_dev_wer": replay["wer"], "replay_dev_wer_raw": replay["wer_raw"],
+             "replay_dev_loss": replay["loss"], "score": score, "best_step": best.step,
+             "seconds": round(time.monotonic() - tick, 2)}
+    folder.append_log(event)
+    log.info("eval", run=folder.name, **{k: v for k, v in event.items() if k != "event"})
+
+
+def _restore(folder: RunFolder, model, optimizer, scheduler, best: Best) -> int | None:
+    """Load the latest complete checkpoint; returns its step (None: nothing to resume, start fresh)."""
+    import torch
+
+    from vocabd.training.adapter import restore_adapter
+
+    step = folder.latest_checkpoint()
+    if step is None:
+        return None
+    ckpt = folder.step_dir(step)
+    restore_adapter(model, ckpt)
+    state = torch.load(ckpt / TRAINER_STATE, weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    best.step, best.score, best.dev_loss = (state["best"][k] for k in ("step", "score", "dev_loss"))
+    folder.drop_checkpoints_after(step)
+    folder.truncate_log(step)
+    log.info("resumed", run=folder.name, step=step)
+    return step
+
+
+def _best_dev_wer(folder: RunFolder) -> float | None:
+    info = folder.best_info()
+    return info.get("dev_wer") if info else None
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class _progress_bar:
+    """A rich progress bar on a terminal; silent in the background (stdout goes to a file)."""
+
+    def __init__(self, enabled: bool, total: int, done: int):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.total, self.done = total, done
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda step, loss: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                            TimeRemainingColumn(), transient=False)
+        self.bar.start()
+        task = self.bar.add_task("train", total=self.total, completed=self.done, loss="-")
+        return lambda step, loss: self.bar.update(task, completed=step, loss=f"{loss:.3f}")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.stop()
+        return False
