@@ -13,3 +13,13 @@ test *ARGS:
 # the whole pipeline on a demo workspace, offline, ending with its report
 demo DIR="demo":
     {{vocabd}} demo {{DIR}}
+
+# train a LoRA/DoRA adapter into runs/NAME (flags as `vocabd run-experiment --help`; --background detaches)
+[no-cd]
+run-experiment NAME *ARGS:
+    {{vocabd}} run-experiment {{NAME}} {{ARGS}}
+
+# progress of runs/NAME; exit 0 finished, 1 failed, 2 running, 3 stalled (--follow to wait)
+[no-cd]
+poll NAME *ARGS:
+    {{vocabd}} poll {{NAME}} {{ARGS}}
