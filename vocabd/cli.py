@@ -247,3 +247,55 @@ def mix(phase: str, replay: Path | None, replay_ratio: float, workspace: Path | 
     ws = open_ws(workspace)
     configure_logging(ws.log_file, console=True)
     click.echo(summary_text(run_mix(ws, phase, replay=replay, replay_ratio=replay_ratio)))
+
+
+@main.command("run-experiment")
+@click.argument("name")
+@click.option("--train", "train", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Training manifest (JSONL).")
+@click.option("--dev", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Dev manifest for choosing best/ (default: carved from --train; never the eval set).")
+@click.option("--max-steps", type=int, default=None, help="Default: [full] max_steps in vocabd.toml.")
+@click.option("--eval-interval", type=int, default=None, help="Steps between dev evaluations and checkpoints.")
+@click.option("--lr", type=float, default=None)
+@click.option("--lora-r", type=int, default=None)
+@click.option("--lora-alpha", type=int, default=None)
+@click.option("--lora-dropout", type=float, default=None)
+@click.option("--use-dora/--no-dora", "use_dora", default=None, help="DoRA (default from vocabd.toml) or plain LoRA.")
+@click.option("--targets", type=click.Choice(["all", "attention", "decoder", "encoder"]), default=None,
+              help="Which projections adapt (default: all; see README 'Training').")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--warmup-steps", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--model", "-m", default=None, help="Base model (default: [model] base in vocabd.toml).")
+@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="General-speech manifest mixed into training.")
+@click.option("--replay-ratio", type=float, default=None, help="Share of replay clips in training (0-1).")
+@click.option("--resume", is_flag=True, help="Continue NAME from its last checkpoint.")
+@click.option("--background", is_flag=True, help="Detach and return at once; follow with `vocabd poll NAME`.")
+@workspace_option
+def run_experiment(name: str, train: Path | None, resume: bool, background: bool, workspace: Path | None,
+                   **flags) -> None:
+    """Train a LoRA/DoRA adapter into runs/NAME/ (config, log.jsonl, adapters/step-N/, best/, status.json)."""
+    from vocabd.training.cli_run import start_run
+
+    start_run(open_ws(workspace), name, train, flags, resume=resume, background=background)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run finishes, fails or stalls.")
+@click.option("--interval", type=float, default=10.0, show_default=True, help="Seconds between screens (--follow).")
+@workspace_option
+def poll(name: str, follow: bool, interval: float, workspace: Path | None) -> None:
+    """Progress of run NAME. Exit code: 0 finished, 1 failed, 2 still running, 3 stalled."""
+    from vocabd.training import poll as polling
+
+    ws = open_ws(workspace)
+    run_dir, stall = ws.run_dir(name), ws.config.train.stall_seconds
+    if follow:
+        code = polling.follow(run_dir, stall, interval, lambda screen: click.echo(screen + "\n"))
+    else:
+        screen, code = polling.poll_once(run_dir, stall)
+        click.echo(screen)
+    sys.exit(code)
