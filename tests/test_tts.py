@@ -11,7 +11,8 @@ import pytest
 
 from vocabd.audio import SAMPLE_RATE, load_audio, write_wav
 from vocabd.config import Config
-from vocabd.tts import SynthesisError, finish_audio, select_backend, unavailable_reason
+from vocabd.tts import (SynthesisError, auto_order, expected_backend, finish_audio, is_apple_silicon, select_backend,
+                        unavailable_reason)
 
 SENTENCE = "Please open the P B X settings and email ops at acme dot io before Friday."
 WORDS = len(SENTENCE.split())
@@ -65,8 +66,9 @@ def test_finish_audio_trims_resamples_and_drops_silence():
 
 def test_auto_selection_on_linux_and_explicit_choices():
     config = Config()
+    assert "f5_mlx" not in auto_order() or is_apple_silicon()
     if unavailable_reason("piper") is None:
-        assert select_backend(config).backend == "piper"
+        assert select_backend(config).backend == expected_backend(config) == "piper"
     assert select_backend(config, exclude=("piper",)).backend == "espeak"
     config.synthesis.backend = "espeak"
     assert select_backend(config).backend == "espeak"

@@ -19,11 +19,12 @@ import numpy as np
 
 from vocabd.audio import SAMPLE_RATE, write_wav
 from vocabd.errors import VocabdError
-from vocabd.jargon import parse_jargon
+from vocabd.jargon import Term, parse_jargon
 from vocabd.log import get_logger
 from vocabd.manifest import MAX_SECONDS, MIN_SECONDS, Clip, read_manifest, write_manifest
 from vocabd.sentences import Sentence, generate_sentences
-from vocabd.tts import SynthesisError, Synthesizer, Voice, build_backend, select_backend
+from vocabd.tts import (SynthesisError, Synthesizer, Voice, build_backend, expected_backend, select_backend,
+                        unavailable_reason)
 from vocabd.workspace import MY_VOICE_TRAIN, Workspace
 
 PHASES = ("mini", "full")
@@ -100,7 +101,7 @@ def synthesize(ws: Workspace, phase: str, count: int | None = None, progress: bo
     """Make `count` (default: the phase's clip count) jargon clips for training in the best available voice."""
     check_phase(phase)
     count = count if count is not None else getattr(ws.config, phase).clips
-    terms = parse_jargon(ws.data / JARGON_FILE) if (ws.data / JARGON_FILE).is_file() else _no_jargon(ws)
+    terms = workspace_terms(ws)
     sentences = generate_sentences(terms, count, seed=ws.config.synthesis.seed, carriers=user_transcripts(ws))
     backend = select_backend(ws.config, voice_ref_path(ws))
     result = render_sentences(ws, sentences, backend, synthetic_manifest(ws, phase), progress=progress)
@@ -115,11 +116,9 @@ def synthesize_heldout(ws: Workspace, count: int, progress: bool = True) -> Path
     backend (piper or a cloned voice), so held-out clips come from espeak's held-out voices; when
     training itself runs on espeak, they come from piper.
     """
-    terms = parse_jargon(ws.data / JARGON_FILE) if (ws.data / JARGON_FILE).is_file() else _no_jargon(ws)
-    training = select_backend(ws.config, voice_ref_path(ws)).backend
+    terms = workspace_terms(ws)
+    training = expected_backend(ws.config, voice_ref_path(ws))
     name = "piper" if training == "espeak" else "espeak"
-    from vocabd.tts import unavailable_reason
-
     if unavailable_reason(name) is not None:
         name = "espeak"  # piper missing: espeak's held-out voices are disjoint from its training voices
     backend = build_backend(name, ws.config, heldout=True)
@@ -274,8 +273,12 @@ def _store_summary(result: SynthesisResult) -> None:
     summary.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _no_jargon(ws: Workspace):
-    raise VocabdError(f"{ws.data / JARGON_FILE}: no jargon list yet; drop a .txt list of terms into {ws.inbox}")
+def workspace_terms(ws: Workspace) -> list[Term]:
+    """The workspace's merged jargon list (`data/jargon.txt`, kept by the daemon)."""
+    path = ws.data / JARGON_FILE
+    if not path.is_file():
+        raise VocabdError(f"{path}: no jargon list yet; drop a .txt list of terms into {ws.inbox}")
+    return parse_jargon(path)
 
 
 def summary_text(result: SynthesisResult) -> str:

@@ -105,18 +105,39 @@ def select_backend(
         if reason:
             raise SynthesisError(f"synthesis backend {choice!r} cannot run: {reason}")
         return build_backend(choice, config, voice_ref)
-    order = [b for b in BACKENDS if b not in exclude]
-    if not is_apple_silicon() and "f5_mlx" in order:
-        order.remove("f5_mlx")  # ~90x slower than real time on a CPU: only chosen explicitly there
-    skipped = {}
-    for name in order:
+    skipped: dict[str, str] = {}
+    for name in auto_order(exclude):
         reason = unavailable_reason(name, voice_ref)
         if reason is None:
+            try:
+                backend = build_backend(name, config, voice_ref)
+            except VocabdError as e:  # e.g. a voice sample too short to clone: the next backend will do
+                skipped[name] = str(e)
+                continue
             if skipped:
                 log.info("backend_fallback", chosen=name, skipped=skipped)
-            return build_backend(name, config, voice_ref)
+            return backend
         skipped[name] = reason
     raise SynthesisError(f"no synthesis backend can run here: {skipped}")
+
+
+def auto_order(exclude: Collection[str] = ()) -> list[str]:
+    """Backends `auto` tries, best first. f5_mlx runs ~90x slower than real time on a CPU: on other
+    machines than Apple silicon it is only used when configured explicitly."""
+    order = [b for b in BACKENDS if b not in exclude]
+    if not is_apple_silicon() and "f5_mlx" in order:
+        order.remove("f5_mlx")
+    return order
+
+
+def expected_backend(config: Config, voice_ref: Path | None = None) -> str:
+    """The name `select_backend` would pick, without loading any model."""
+    if config.synthesis.backend != "auto":
+        return config.synthesis.backend
+    for name in auto_order():
+        if unavailable_reason(name, voice_ref) is None:
+            return name
+    raise SynthesisError("no synthesis backend can run here")
 
 
 def build_backend(name: str, config: Config, voice_ref: Path | None = None, heldout: bool = False) -> Synthesizer:
