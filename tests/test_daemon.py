@@ -1,0 +1,329 @@
+"""The daemon as a user runs it: `python -m vocabd start --foreground -w WS` in a subprocess, with the real
+SqliteHuey queue, consumer and watchdog observer. Stages come from `daemon_pipeline.py` (a small real
+pipeline that logs each stage) so a whole two-phase chain takes seconds; the last test runs the real
+`vocabd.jobs.pipeline` module to check the daemon process never loads torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import plistlib
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vocabd.daemon import journal
+from vocabd.daemon.lock import holder
+from vocabd.daemon.queue import open_huey
+from vocabd.daemon.service import check_location, install_agent, plan_agent, uninstall_agent
+from vocabd.errors import VocabdError
+from vocabd.workspace import init_workspace
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+STAGES = ("synthesize", "mix", "train", "poll", "evaluate")
+FULL_CHAIN = [f"chain1 {phase} {stage} {edge}" for phase in ("mini", "full") for stage in STAGES
+              for edge in ("begin", "end")]
+
+
+def daemon_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]), "VOCABD_PIPELINE": "daemon_pipeline",
+           "VOCABD_DEBOUNCE_S": "0.3", "VOCABD_SETTLE_S": "0.3", "VOCABD_TICK_S": "0.1",
+           "VOCABD_RETRY_DELAY_S": "0.2", "VOCABD_SHUTDOWN_S": "5", "VOCABD_LOG_CONSOLE": "0"}
+    env.pop("VOCABD_HOME", None)
+    return {**env, **extra}
+
+
+def vocabd(ws, *args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vocabd", *args, "-w", str(ws.root)], capture_output=True,
+                          text=True, env=env or daemon_env(), timeout=timeout)
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Daemon:
+    def __init__(self, ws, **env: str):
+        self.ws = ws
+        self.proc = subprocess.Popen([sys.executable, "-m", "vocabd", "start", "--foreground", "-w", str(ws.root)],
+                                     env=daemon_env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        wait_until(lambda: (holder(ws) or {}).get("pid") == self.proc.pid or self.proc.poll() is not None,
+                   what="the daemon to take its lock")
+        assert self.proc.poll() is None, self.proc.stdout.read()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+
+@pytest.fixture
+def ws(tmp_path):
+    return init_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def daemons():
+    started: list[Daemon] = []
+
+    def start(ws, **env) -> Daemon:
+        started.append(Daemon(ws, **env))
+        return started[-1]
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+
+
+def stages(ws) -> list[str]:
+    log = ws.root / "stages.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def stage_events(ws) -> list[str]:
+    return [line for line in stages(ws) if not line.endswith(" start")]
+
+
+def drop_jargon(ws, name: str = "terms.txt", text: str = "PBX | P B X\nkubectl\n") -> None:
+    tmp = ws.inbox / f".{name}.part"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.rename(ws.inbox / name)
+
+
+def queue_size(ws) -> int:
+    huey = open_huey(ws)
+    return huey.pending_count() + huey.scheduled_count()
+
+
+def log_events(ws) -> list[dict]:
+    events = []
+    for line in ws.log_file.read_text(encoding="utf-8").splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return events
+
+
+def test_jargon_drop_drives_both_phases_and_status_reports_it(ws, daemons):
+    daemon = daemons(ws)
+    drop_jargon(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="the chain's report")
+    assert stage_events(ws) == FULL_CHAIN
+    assert (ws.inbox / "done" / "terms.txt").exists()
+    status = json.loads(vocabd(ws, "status", "--json").stdout)
+    assert status["daemon"]["running"] and status["daemon"]["pid"] == daemon.proc.pid
+    assert status["queue"]["pending"] == status["queue"]["scheduled"] == status["queue"]["failed"] == 0
+    assert status["queue"]["current"]["state"] == "done"
+    assert status["chain"] == {"last_event": "chain1 full evaluate end"}
+    assert status["inbox"] == {"waiting": [], "not_trained": [], "rejected": []}
+    assert daemon.stop() == 0
+    text = vocabd(ws, "status").stdout
+    assert "daemon     down" in text and "chain1 / full / evaluate: done" in text
+    events = {e["event"] for e in log_events(ws)}
+    assert {"daemon.start", "inbox.done", "chain.start", "chain.done", "daemon.stopped"} <= events
+
+
+def test_second_daemon_is_refused_and_names_the_holder(ws, daemons):
+    first = daemons(ws)
+    second = vocabd(ws, "start", "--foreground")
+    assert second.returncode == 1
+    assert f"already running for {ws.root} (pid {first.proc.pid}" in second.stderr
+    detached = vocabd(ws, "start")
+    assert detached.returncode == 1 and f"pid {first.proc.pid}" in detached.stderr
+    assert first.proc.poll() is None
+
+
+def test_phase1_failure_stops_the_chain_and_enqueues_nothing(ws, daemons):
+    (ws.root / "fail_mini_train").touch()
+    daemons(ws)
+    drop_jargon(ws)
+    wait_until(lambda: (ws.runs / "chain1_mini" / "FAILED.md").exists(), what="FAILED.md")
+    wait_until(lambda: (journal.cursor(ws) or {}).get("state") == "failed", what="the journal to say failed")
+    time.sleep(1.5)
+    assert stage_events(ws)[-1] == "chain1 mini train failed"
+    assert not any(" full " in line or "poll" in line for line in stages(ws))
+    assert queue_size(ws) == 0
+    status = json.loads(vocabd(ws, "status", "--json").stdout)
+    assert status["queue"]["failed"] == 1 and status["queue"]["last_failure"]["stage"] == "train"
+
+
+def test_transient_errors_are_retried(ws, daemons):
+    (ws.root / "transient_mix").write_text("2")
+    daemons(ws)
+    drop_jargon(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="the chain's report")
+    assert stages(ws).count("chain1 mini mix transient") == 2
+    assert [e for e in stage_events(ws) if "transient" not in e] == [
+        line for line in FULL_CHAIN for _ in range(3 if line == "chain1 mini mix begin" else 1)]
+
+
+def test_kill_9_mid_stage_then_restart_finishes_the_chain(ws, daemons):
+    (ws.root / "slow_train").write_text("60")
+    first = daemons(ws)
+    drop_jargon(ws)
+    wait_until(lambda: "chain1 mini train begin" in stages(ws), what="training to start")
+    first.stop(signal.SIGKILL)
+    assert holder(ws) is None  # the kernel released the lock
+    assert queue_size(ws) == 0  # Huey had taken the task: only the journal remembers it
+    daemons(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="the restarted chain's report")
+    assert stages(ws).count("chain1 mini train begin") == 2
+    assert stages(ws).count("chain1 start") == 1  # continued, not restarted
+    assert [e for e in stage_events(ws)] == [
+        line for line in FULL_CHAIN for _ in range(2 if line == "chain1 mini train begin" else 1)]
+
+
+def test_sigterm_waits_for_a_short_stage_and_the_next_is_kept(ws, daemons):
+    (ws.root / "slow_mix").write_text("1.5")
+    first = daemons(ws, VOCABD_SHUTDOWN_S="10")
+    drop_jargon(ws)
+    wait_until(lambda: "chain1 mini mix begin" in stages(ws), what="mix to start")
+    assert first.stop(signal.SIGTERM) == 0
+    assert stage_events(ws)[-1] == "chain1 mini mix end"  # finished, not cut off
+    assert journal.cursor(ws)["stage"] == "train" and journal.cursor(ws)["state"] == "queued"
+    daemons(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="the chain's report")
+    assert stage_events(ws) == FULL_CHAIN
+
+
+def test_sigterm_leaves_a_long_stage_to_the_next_start(ws, daemons):
+    (ws.root / "slow_synthesize").write_text("60")
+    first = daemons(ws, VOCABD_SHUTDOWN_S="0.5")
+    drop_jargon(ws)
+    wait_until(lambda: "chain1 mini synthesize begin" in stages(ws), what="synthesis to start")
+    started = time.monotonic()
+    assert first.stop(signal.SIGINT) == 0
+    assert time.monotonic() - started < 10
+    assert journal.cursor(ws)["state"] == "interrupted"
+    daemons(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="the chain's report")
+    assert stages(ws).count("chain1 mini synthesize begin") == 2
+
+
+def test_material_dropped_while_down_is_trained_at_the_next_start(ws, daemons):
+    first = daemons(ws)
+    drop_jargon(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="chain 1")
+    first.stop()
+    again = daemons(ws)
+    time.sleep(1.5)
+    assert not (ws.root / "chain-2.started").exists()  # nothing new: no retraining
+    again.stop()
+    drop_jargon(ws, "more.txt", "ops@acme.io\n")
+    status = json.loads(vocabd(ws, "status", "--json").stdout)
+    assert status["inbox"]["waiting"] == ["more.txt"]
+    daemons(ws)
+    wait_until(lambda: (ws.root / "chain2.report").exists(), what="chain 2")
+    assert "ops@acme.io" in (ws.root / "chain-2.started").read_text()
+
+
+def test_duplicates_and_bad_input_through_the_daemon(ws, daemons):
+    daemons(ws)
+    drop_jargon(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="chain 1")
+    drop_jargon(ws, "copy.txt")  # same bytes under another name
+    (ws.inbox / "broken.wav").write_bytes(b"RIFF....not audio")
+    (ws.inbox / "slides.pdf").write_bytes(b"%PDF-1.7")
+    rejected = ws.inbox / "rejected"
+    wait_until(lambda: len(list(rejected.glob("*.reason.txt"))) == 3 if rejected.is_dir() else False,
+               what="three rejections")
+    assert "same content as terms.txt" in (rejected / "copy.txt.reason.txt").read_text()
+    assert "broken.wav" in (rejected / "broken.wav.reason.txt").read_text()
+    assert "unsupported file type .pdf" in (rejected / "slides.pdf.reason.txt").read_text()
+    time.sleep(1.0)
+    assert not (ws.root / "chain-2.started").exists()
+
+
+def test_detached_start_then_stop(ws):
+    started = vocabd(ws, "start")
+    assert started.returncode == 0, started.stderr
+    pid = holder(ws)["pid"]
+    assert f"pid {pid}" in started.stdout
+    assert json.loads(vocabd(ws, "status", "--json").stdout)["daemon"]["running"]
+    stopped = vocabd(ws, "stop")
+    assert stopped.returncode == 0 and f"stopped (pid {pid})" in stopped.stdout
+    assert holder(ws) is None
+    assert "no daemon running" in vocabd(ws, "stop").stdout
+    assert {"daemon.start", "daemon.stopped"} <= {e["event"] for e in log_events(ws)}
+
+
+def test_the_daemon_process_never_loads_torch(ws):
+    """The real pipeline module, an idle real daemon: no torch in its memory map or its modules."""
+    env = daemon_env()
+    env.pop("VOCABD_PIPELINE")
+    proc = subprocess.Popen([sys.executable, "-m", "vocabd", "start", "--foreground", "-w", str(ws.root)], env=env)
+    try:
+        wait_until(lambda: (holder(ws) or {}).get("pid") == proc.pid, what="the daemon")
+        time.sleep(1.0)
+        maps = Path(f"/proc/{proc.pid}/maps")
+        if maps.exists():
+            assert "torch" not in maps.read_text()
+        status = vocabd(ws, "status", "--json", env=env)
+        assert status.returncode == 0 and "error" not in json.loads(status.stdout)["chain"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    code = ("import sys, vocabd.cli, vocabd.daemon.process, vocabd.daemon.status, vocabd.daemon.service, "
+            "vocabd.jobs.pipeline; print(sorted(m for m in ('torch', 'transformers', 'peft', 'mlx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --- login agent ----------------------------------------------------------------------------------
+
+def test_launchd_plist_runs_the_daemon_in_the_foreground(ws, tmp_path):
+    plan = plan_agent(ws, platform="darwin", home=tmp_path / "home")
+    plist = plistlib.loads(plan.content.encode())
+    assert plist["Label"] == "com.vocabd.agent"
+    assert plist["ProgramArguments"][1:] == ["-m", "vocabd", "start", "--foreground", "--workspace", str(ws.root)]
+    assert plist["RunAtLoad"] is True and plist["KeepAlive"] == {"SuccessfulExit": False}
+    assert plist["ProcessType"] == "Background" and plist["StandardErrorPath"] == str(ws.log_file)
+    assert plan.path == tmp_path / "home" / "Library" / "LaunchAgents" / "com.vocabd.agent.plist"
+    assert [c[:2] for c in plan.install] == [["launchctl", "bootout"], ["launchctl", "bootstrap"]]
+
+
+@pytest.mark.parametrize("folder", ["Documents", "Desktop", "Downloads"])
+def test_agent_refuses_tcc_protected_workspaces_on_macos(tmp_path, folder):
+    home = tmp_path / "home"
+    ws = init_workspace(home / folder / "vocabd")
+    with pytest.raises(VocabdError, match=f"~/{folder}"):
+        plan_agent(ws, platform="darwin", home=home)
+    check_location(ws.root, home, "linux")  # no TCC on Linux
+
+
+def test_systemd_unit_install_and_uninstall(ws, tmp_path):
+    home = tmp_path / "home"
+    plan = plan_agent(ws, platform="linux", home=home, env={"PATH": "/usr/bin"})
+    assert plan.path == home / ".config" / "systemd" / "user" / "vocabd.service"
+    assert f'ExecStart="{sys.executable}" -m vocabd start --foreground --workspace "{ws.root}"' in plan.content
+    for line in ("Type=exec", "KillSignal=SIGINT", "Restart=on-failure", "WantedBy=default.target"):
+        assert line in plan.content
+    assert re.search(r"\{\{[A-Z_]+\}\}", plan.content) is None  # every field filled
+    assert plan.install[-1] == ["systemctl", "--user", "enable", "--now", "vocabd.service"]
+    dry = install_agent(plan, dry_run=True)
+    assert not plan.path.exists() and dry[0] == f"would write {plan.path}"
+    plan.install, plan.uninstall = [], []  # leave this machine's own systemd alone
+    install_agent(plan)
+    assert plan.path.read_text() == plan.content
+    uninstall_agent(plan)
+    assert not plan.path.exists()
+
+
+def test_agent_install_dry_run_from_the_cli(ws):
+    out = vocabd(ws, "agent", "install", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "--foreground" in out.stdout and "would write" in out.stdout
