@@ -131,3 +131,105 @@ def test_pipeline_is_torch_free():
             "vocabd.jobs.poll, vocabd.jobs.evaluate; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# the chain with a tiny model -------------------------------------------------------------------------
+
+TINY_CONFIG = """
+[model]
+base = "{model}"
+[mini]
+clips = 3
+max_steps = 2
+eval_interval = 1
+[full]
+clips = 4
+max_steps = 3
+eval_interval = 2
+[train]
+batch_size = 2
+warmup_steps = 1
+[synthesis]
+backend = "espeak"
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from tests.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture
+def tiny_ws(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setenv("VOCABD_POLL_SECONDS", "0.3")
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "vocabd.toml").write_text(TINY_CONFIG.format(model=tiny_model))
+    return init_workspace(root)
+
+
+def _ingest(ws) -> None:
+    from vocabd.daemon.inbox import handle, inbox_entries
+
+    outcomes = handle(ws, inbox_entries(ws))
+    assert [o.status for o in outcomes] == ["done"] * len(outcomes)
+
+
+def test_jargon_list_alone_drives_the_chain_to_a_report(tiny_ws):
+    ws = tiny_ws
+    (ws.inbox / "terms.txt").write_text("kubectl | cube control\nops@acme.io\nWER | W E R\n")
+    _ingest(ws)
+    name, phase, stage = pipeline.start_chain(ws)
+    stages = []
+    while stage is not None:
+        outcome = pipeline.run_stage(ws, name, phase, stage)
+        stages.append(f"{phase}/{stage}")
+        if stage == "train":
+            pid = state.read_chain(ws)["train_pid"]
+            # a daemon restarted mid-stage runs it again: the live run is found, not launched twice
+            assert pipeline.run_stage(ws, name, phase, "train").next_stage == "poll"
+            assert state.read_chain(ws)["train_pid"] == pid
+            if phase == "full":  # kill -9 of the training process: poll resumes it from its checkpoint
+                import os
+                import signal
+                os.kill(pid, signal.SIGKILL)
+        phase, stage = outcome.next_phase or phase, outcome.next_stage
+        if outcome.delay:
+            __import__("time").sleep(outcome.delay)
+
+    assert [s for s in stages if not s.endswith("poll")] == [
+        "mini/synthesize", "mini/mix", "mini/train", "mini/evaluate",
+        "full/synthesize", "full/mix", "full/train", "full/evaluate"]
+    chain = state.read_chain(ws)
+    assert chain["state"] == "done" and chain["resumes"] == {"full": 1}
+    for experiment in (f"{name}_mini", name):
+        run_dir = ws.run_dir(experiment)
+        assert (run_dir / "wer.png").read_bytes()[:8] == PNG_MAGIC
+        report = json.loads((run_dir / "report.json").read_text())
+        assert report["table"][0]["kind"] == "synthetic"  # held-out synthetic clips, not a training voice
+        assert set(report["data"]["heldout_voices"]).isdisjoint(report["data"]["synthesis_voices"])
+        assert "No real recordings were available" in (run_dir / "report.md").read_text()
+    full = json.loads((ws.run_dir(name) / "report.json").read_text())
+    assert full["gate"] is not None and set(full["timings"]) == {"mini", "full"}
+    assert (ws.data / "active.json").exists() == full["gate"]["promote"]
+    status = pipeline.chain_state(ws)
+    assert status["resume"] is None and status["last_report"] == str(ws.run_dir(name) / "report.md")
+
+
+def test_phase1_failure_writes_failed_md_and_stops(tiny_ws):
+    from vocabd.jobs.foreground import run_foreground
+
+    ws = tiny_ws
+    (ws.data / "jargon.txt").write_bytes(bytes(range(256)) * 4)  # a corrupt list reached data/
+    final = run_foreground(ws)
+
+    assert final["state"] == "failed" and final["resume"] is None
+    failed = ws.run_dir(f"{final['name']}_mini") / "FAILED.md"
+    assert final["failed"] == str(failed)
+    text = failed.read_text()
+    assert "stage `synthesize`" in text and "jargon.txt" in text and "## What to do" in text
+    assert not ws.run_dir(final["name"]).exists()  # phase 2 never started
+    # a stale task for the next stage does nothing and enqueues nothing
+    assert pipeline.run_stage(ws, final["name"], "mini", "mix") == pipeline.StageOutcome(None)

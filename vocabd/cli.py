@@ -299,3 +299,42 @@ def poll(name: str, follow: bool, interval: float, workspace: Path | None) -> No
         screen, code = polling.poll_once(run_dir, stall)
         click.echo(screen)
     sys.exit(code)
+
+
+@main.command("run")
+@click.option("--foreground", is_flag=True, help="Run the whole chain in this terminal, synchronously.")
+@click.option("--restart", is_flag=True, help="Start a new chain even when an unfinished one could continue.")
+@workspace_option
+def run_pipeline(foreground: bool, restart: bool, workspace: Path | None) -> None:
+    """The whole pipeline: synthesize, mix, train, poll, evaluate; phase 1 (mini), then phase 2 (full)."""
+    from vocabd.jobs.foreground import run_foreground
+
+    ws = open_ws(workspace)
+    if not foreground:
+        raise VocabdError("without --foreground the daemon runs the chain: `vocabd start`, then drop files into "
+                          f"{ws.inbox}; or run it here with `vocabd run --foreground`")
+    configure_logging(ws.log_file, console=True)
+    final = run_foreground(ws, restart=restart)
+    if final["state"] == "failed":
+        raise VocabdError(f"the chain stopped: see {final['failed']}")
+    click.echo(f"report: {final['last_report']}")
+
+
+@main.command()
+@click.argument("directory", required=False, default="demo", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--no-run", is_flag=True, help="Only create the demo workspace.")
+def demo(directory: Path, no_run: bool) -> None:
+    """Create a demo workspace in DIRECTORY and run the whole chain on it, offline, to its report."""
+    from vocabd.demo import create_demo
+    from vocabd.jobs.foreground import run_foreground
+
+    ws = create_demo(directory)
+    click.echo(f"demo workspace: {ws.root}")
+    if no_run:
+        click.echo(f"run it with: vocabd run --foreground -w {ws.root}")
+        return
+    configure_logging(ws.log_file, console=True)
+    final = run_foreground(ws)
+    if final["state"] == "failed":
+        raise VocabdError(f"the demo chain stopped: see {final['failed']}")
+    click.echo(f"report: {final['last_report']}")

@@ -119,7 +119,7 @@ def run_stage(ws: Workspace, name: str, phase: str, stage: str) -> StageOutcome:
                  current=chain.get("name") if chain else None, state=chain.get("state") if chain else None)
         return StageOutcome(None)
     state.update_chain(ws, name, phase=phase, stage=stage, state="running")
-    log.info("stage_started", name=name, phase=phase, stage=stage)
+    _log_for(stage)("stage_started", name=name, phase=phase, stage=stage)
     start = time.time()
     try:
         outcome = STAGE_FUNCTIONS[stage](ws, name, phase)
@@ -152,8 +152,13 @@ def _advance(ws: Workspace, name: str, phase: str, stage: str, outcome: StageOut
         log.info("chain_finished", name=name, phase=phase)
         return
     state.update_chain(ws, name, phase=outcome.next_phase or phase, stage=outcome.next_stage, state="queued")
-    log.info("stage_finished", name=name, phase=phase, stage=stage, next_stage=outcome.next_stage,
+    _log_for(stage)("stage_finished", name=name, phase=phase, stage=stage, next_stage=outcome.next_stage,
              next_phase=outcome.next_phase, delay=outcome.delay)
+
+
+def _log_for(stage: str) -> Callable[..., Any]:
+    """Polls repeat every few seconds for hours: they log at debug level."""
+    return log.debug if stage == "poll" else log.info
 
 
 def record_failure(ws: Workspace, name: str, phase: str, stage: str, error: BaseException) -> Path:
@@ -227,12 +232,13 @@ def stage_evaluate(ws: Workspace, name: str, phase: str) -> StageOutcome:
     from vocabd.report import build_report, print_table, write_report
 
     experiment = experiment_name(name, phase)
+    state.update_chain(ws, name, evaluate_started=time.time())
     try:
         results = evaluate_run(ws, experiment)
     except EvaluationCrashed as e:
         raise TransientError(str(e)) from e
     gate = decide_from_results(results, ws.config.gate.safety_margin) if phase == "full" else None
-    report = build_report(ws, experiment, phase, results, gate.to_dict() if gate else None, state.read_chain(ws))
+    report = build_report(ws, experiment, phase, results, gate.to_dict() if gate else None, _chain_so_far(ws, phase))
     path = write_report(ws, report)
     print_table(report)
     state.update_chain(ws, name, last_report=str(path))
@@ -243,6 +249,17 @@ def stage_evaluate(ws: Workspace, name: str, phase: str) -> StageOutcome:
     else:
         log.warning("adapter_kept_out", experiment=experiment, reason=gate.reason if gate else "")
     return StageOutcome(None)
+
+
+def _chain_so_far(ws: Workspace, phase: str) -> dict[str, Any]:
+    """The chain with this evaluate stage's time up to now, so the report lists every stage."""
+    chain = state.read_chain(ws) or {}
+    timings = chain.get("timings", {})
+    started = chain.get("evaluate_started")
+    if started:
+        timings.setdefault(phase, {})["evaluate"] = {"start": started, "runs": 1,
+                                                     "wall_s": round(time.time() - started, 2)}
+    return chain
 
 
 def promote(ws: Workspace, name: str, experiment: str, report: dict[str, Any], report_path: Path) -> None:

@@ -50,7 +50,7 @@ def poll_training(ws: Workspace, experiment: str, phase: str, resumes_done: int)
     if status.state == "stalled" and status.pid:
         _stop(status.pid)
     log.warning("training_resumed", experiment=experiment, state=status.state, reason=reason, step=status.step)
-    launch_training(ws, experiment, phase, resume=True)
+    launch_training(ws, experiment, phase)
     return PollResult(False, status.step, status.max_steps, status.eta_seconds, resumed=True)
 
 

@@ -31,11 +31,12 @@ def replay_manifest(ws: Workspace) -> Path | None:
     return path
 
 
-def launch_training(ws: Workspace, experiment: str, phase: str, resume: bool | None = None) -> int:
+def launch_training(ws: Workspace, experiment: str, phase: str) -> int:
     """Launch (or find already running) the experiment; returns the training process's pid.
 
     Idempotent, so a daemon restarted mid-stage can run it again: a live run is left alone, a
-    finished one is not redone, and a run folder with checkpoints is resumed rather than restarted.
+    finished one is not redone, and a run that got as far as writing its config is resumed from its
+    last checkpoint (one killed before that simply starts again).
     """
     from vocabd.training.status import load_status, read_status
 
@@ -54,7 +55,7 @@ def launch_training(ws: Workspace, experiment: str, phase: str, resume: bool | N
     pid = _launch(
         ws, experiment, manifest, max_steps=cfg.max_steps, eval_interval=cfg.eval_interval,
         replay=replay, replay_ratio=ws.config.train.replay_ratio if replay else None,
-        resume=stored is not None if resume is None else resume,
+        resume=(run_dir / "config.json").is_file(),
     )
     log.info("training_launched", experiment=experiment, pid=pid, steps=cfg.max_steps, manifest=str(manifest))
     return pid
