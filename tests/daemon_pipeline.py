@@ -10,6 +10,7 @@ StageFailed after writing FAILED.md), `transient_<stage>` (raise TransientError 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,4 +83,6 @@ def run_stage(ws: Workspace, name: str, phase: str, stage: str) -> StageOutcome:
 def chain_state(ws: Workspace) -> dict:
     log = ws.root / "stages.log"
     lines = log.read_text().splitlines() if log.exists() else []
-    return {"last_event": lines[-1] if lines else None}
+    starts = sorted(p.stat().st_mtime for p in ws.root.glob("chain-*.started"))
+    started = datetime.fromtimestamp(starts[-1], timezone.utc).isoformat() if starts else None
+    return {"last_event": lines[-1] if lines else None, "started": started}

@@ -128,7 +128,7 @@ def test_jargon_drop_drives_both_phases_and_status_reports_it(ws, daemons):
     assert status["daemon"]["running"] and status["daemon"]["pid"] == daemon.proc.pid
     assert status["queue"]["pending"] == status["queue"]["scheduled"] == status["queue"]["failed"] == 0
     assert status["queue"]["current"]["state"] == "done"
-    assert status["chain"] == {"last_event": "chain1 full evaluate end"}
+    assert status["chain"]["last_event"] == "chain1 full evaluate end"
     assert status["inbox"] == {"waiting": [], "not_trained": [], "rejected": []}
     assert daemon.stop() == 0
     text = vocabd(ws, "status").stdout

@@ -298,3 +298,30 @@ def test_files_present_at_start_are_picked_up(ws):
         assert wait_until(lambda: collector.names() == ["terms.txt"])
     finally:
         watcher.stop()
+
+
+# --- when is there new material to train on? ------------------------------------------------------
+
+def test_new_material_counts_chains_started_outside_the_daemon(ws):
+    import daemon_pipeline
+    from vocabd.daemon.material import new_material, untrained_items
+
+    assert not new_material(ws, daemon_pipeline)
+    (ws.inbox / "terms.txt").write_text("PBX\n", encoding="utf-8")
+    handle(ws, inbox_entries(ws))
+    assert new_material(ws, daemon_pipeline)
+    assert [i["files"] for i in untrained_items(ws, daemon_pipeline)] == [["terms.txt"]]
+    time.sleep(1.1)  # `vocabd run --foreground` starts a chain (not through the daemon's journal)
+    daemon_pipeline.start_chain(ws)
+    assert not new_material(ws, daemon_pipeline) and untrained_items(ws, daemon_pipeline) == []
+    (ws.inbox / "more.txt").write_text("kubectl\n", encoding="utf-8")
+    handle(ws, inbox_entries(ws))
+    assert new_material(ws, daemon_pipeline)
+    assert [i["files"] for i in untrained_items(ws, daemon_pipeline)] == [["more.txt"]]
+
+
+def test_material_placed_in_data_by_hand_counts(ws):
+    from vocabd.daemon.material import new_material
+
+    (ws.data / "jargon.txt").write_text("PBX\n", encoding="utf-8")
+    assert new_material(ws, None)

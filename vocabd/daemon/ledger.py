@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def record(ws: Workspace, kind: str, digest: str, files: list[str], dest: str, m
         state = read_state(ws)
         state["seq"] += int(material)
         item = {"seq": state["seq"], "kind": kind, "hash": digest, "files": files, "dest": dest,
-                "material": material, "ingested": now_iso(), **extra}
+                "material": material, "ingested": now_iso(), "ingested_epoch": time.time(), **extra}
         state["items"].append(item)
         state["last_ingest"] = item["ingested"]
         _write_state(ws, state)

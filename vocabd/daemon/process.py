@@ -19,19 +19,21 @@ import time
 from pathlib import Path
 
 from vocabd.daemon import journal, ledger
-from vocabd.daemon.inbox import JARGON_FILE, VOICE_REF, handle
+from vocabd.daemon.inbox import handle
 from vocabd.daemon.lock import DaemonLock, DaemonRunning, holder
+from vocabd.daemon.material import new_material
 from vocabd.daemon.queue import ChainQueue, load_pipeline
 from vocabd.daemon.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.errors import VocabdError
 from vocabd.log import configure_logging, get_logger
-from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
+from vocabd.workspace import Workspace
 
 log = get_logger("vocabd.daemon")
 
 CONSOLE_ENV = "VOCABD_LOG_CONSOLE"  # "0" when the daemon's stderr already goes to the log file
 HEALTH_CHECK_S = 10.0
+MATERIAL_CHECK_S = 1.0
 
 
 class Daemon:
@@ -40,7 +42,7 @@ class Daemon:
         self.queue = ChainQueue(ws, timing, load_pipeline())
         self.watcher = InboxWatcher(ws, self._on_ready, timing)
         self.stop_event = threading.Event()
-        self._last_ingest = float("-inf")
+        self._last_ingest = self._last_check = float("-inf")
         self.consumer = self.queue.huey.create_consumer(
             workers=1, periodic=False, initial_delay=0.1, backoff=1.5, max_delay=2.0,
             check_worker_health=True, shutdown_timeout=timing.shutdown)
@@ -84,31 +86,15 @@ class Daemon:
             return
         if time.monotonic() - self._last_ingest < self.timing.settle:
             return
-        if new_material(self.ws):
+        if time.monotonic() - self._last_check < MATERIAL_CHECK_S:
+            return
+        self._last_check = time.monotonic()
+        if new_material(self.ws, self.queue.pipeline):
             try:
                 self.queue.start_chain()
             except VocabdError as e:
                 log.error("chain.not_started", error=str(e))
                 journal.chain_started(self.ws, "(not started)", ledger.read_state(self.ws)["seq"])
-
-
-def material_files(ws: Workspace) -> list[Path]:
-    """The user's material in data/ (what the inbox writes, or what a user placed there by hand)."""
-    names = [JARGON_FILE, VOICE_REF, f"{MY_VOICE_TRAIN}.jsonl", f"{MY_VOICE_EVAL}.jsonl"]
-    return [ws.data / n for n in names if (ws.data / n).exists()]
-
-
-def new_material(ws: Workspace) -> bool:
-    """True when the workspace holds material no chain has started from yet."""
-    last = journal.last_chain(ws)
-    seq = ledger.read_state(ws)["seq"]
-    files = material_files(ws)
-    if last is None:
-        return seq > 0 or bool(files)
-    if seq > last.get("material_seq", 0):
-        return True
-    newest = max((f.stat().st_mtime for f in files), default=0.0)
-    return newest > last.get("started_epoch", 0.0)
 
 
 def run_foreground(ws: Workspace, timing: Timing | None = None) -> None:
