@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -177,45 +180,69 @@ def _ingest(ws) -> None:
     assert [o.status for o in outcomes] == ["done"] * len(outcomes)
 
 
-def test_jargon_list_alone_drives_the_chain_to_a_report(tiny_ws):
+def test_restarted_train_stage_and_killed_training_are_recovered(tiny_ws):
+    """Phase 1 driven stage by stage: a re-run train stage finds the live run; a kill -9 is resumed."""
     ws = tiny_ws
-    (ws.inbox / "terms.txt").write_text("kubectl | cube control\nops@acme.io\nWER | W E R\n")
-    _ingest(ws)
+    (ws.data / "jargon.txt").write_text("kubectl | cube control\nops@acme.io\n")
     name, phase, stage = pipeline.start_chain(ws)
     stages = []
-    while stage is not None:
+    while stage is not None and phase == "mini":
         outcome = pipeline.run_stage(ws, name, phase, stage)
-        stages.append(f"{phase}/{stage}")
+        stages.append(stage)
         if stage == "train":
             pid = state.read_chain(ws)["train_pid"]
             # a daemon restarted mid-stage runs it again: the live run is found, not launched twice
             assert pipeline.run_stage(ws, name, phase, "train").next_stage == "poll"
             assert state.read_chain(ws)["train_pid"] == pid
-            if phase == "full":  # kill -9 of the training process: poll resumes it from its checkpoint
-                import os
-                import signal
-                os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)  # poll finds the run dead and starts it again
         phase, stage = outcome.next_phase or phase, outcome.next_stage
-        if outcome.delay:
-            __import__("time").sleep(outcome.delay)
+        time.sleep(outcome.delay)
 
-    assert [s for s in stages if not s.endswith("poll")] == [
-        "mini/synthesize", "mini/mix", "mini/train", "mini/evaluate",
-        "full/synthesize", "full/mix", "full/train", "full/evaluate"]
+    assert [s for s in stages if s != "poll"] == ["synthesize", "mix", "train", "evaluate"]
+    assert (phase, stage) == ("full", "synthesize")  # phase 1 passed: phase 2 is next, no human step
     chain = state.read_chain(ws)
-    assert chain["state"] == "done" and chain["resumes"] == {"full": 1}
+    assert chain["resumes"] == {"mini": 1} and chain["state"] == "queued"
+    assert pipeline.chain_state(ws)["resume"] == [name, "full", "synthesize"]
+    assert (ws.run_dir(f"{name}_mini") / "report.md").is_file()
+
+
+def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_ws):
+    """The real daemon (watchdog + Huey consumer) running the real pipeline with a tiny model."""
+    ws = tiny_ws
+    env = {**os.environ, "VOCABD_DEBOUNCE_S": "0.3", "VOCABD_SETTLE_S": "0.3", "VOCABD_TICK_S": "0.1",
+           "VOCABD_POLL_SECONDS": "0.3", "VOCABD_LOG_CONSOLE": "0"}
+    env.pop("VOCABD_HOME", None)
+    env.pop("VOCABD_PIPELINE", None)
+    daemon = subprocess.Popen([sys.executable, "-m", "vocabd", "start", "--foreground", "-w", str(ws.root)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        part = ws.inbox / ".terms.txt.part"
+        part.write_text("kubectl | cube control\nops@acme.io\nWER | W E R\n")
+        part.rename(ws.inbox / "terms.txt")
+        deadline = time.monotonic() + 240
+        while pipeline.chain_state(ws)["state"] not in ("done", "failed") and time.monotonic() < deadline:
+            assert daemon.poll() is None, "the daemon exited"
+            time.sleep(0.5)
+    finally:
+        daemon.send_signal(signal.SIGINT)
+        daemon.wait(timeout=30)
+
+    final = pipeline.chain_state(ws)
+    assert final["state"] == "done", final
+    name = final["name"]
+    assert (ws.inbox / "done" / "terms.txt").is_file()
     for experiment in (f"{name}_mini", name):
         run_dir = ws.run_dir(experiment)
         assert (run_dir / "wer.png").read_bytes()[:8] == PNG_MAGIC
         report = json.loads((run_dir / "report.json").read_text())
-        assert report["table"][0]["kind"] == "synthetic"  # held-out synthetic clips, not a training voice
+        assert report["table"][0]["kind"] == "synthetic"  # held-out synthetic clips in an unused voice
         assert set(report["data"]["heldout_voices"]).isdisjoint(report["data"]["synthesis_voices"])
         assert "No real recordings were available" in (run_dir / "report.md").read_text()
     full = json.loads((ws.run_dir(name) / "report.json").read_text())
     assert full["gate"] is not None and set(full["timings"]) == {"mini", "full"}
     assert (ws.data / "active.json").exists() == full["gate"]["promote"]
-    status = pipeline.chain_state(ws)
-    assert status["resume"] is None and status["last_report"] == str(ws.run_dir(name) / "report.md")
+    assert final["resume"] is None and final["last_report"] == str(ws.run_dir(name) / "report.md")
 
 
 def test_phase1_failure_writes_failed_md_and_stops(tiny_ws):
