@@ -131,8 +131,16 @@ def run_stage(ws: Workspace, name: str, phase: str, stage: str) -> StageOutcome:
         raise StageFailed(f"{phase}/{stage} failed: {e} (see {path})", path) from e
     finally:
         state.record_timing(ws, name, phase, stage, start, time.time())
+    if not _still_current(ws, name):  # new material superseded this chain while the stage ran
+        log.info("chain_superseded_during_stage", name=name, phase=phase, stage=stage)
+        return StageOutcome(None)
     _advance(ws, name, phase, stage, outcome)
     return outcome
+
+
+def _still_current(ws: Workspace, name: str) -> bool:
+    chain = state.read_chain(ws)
+    return chain is not None and chain.get("name") == name and chain.get("state") in state.LIVE_STATES
 
 
 def _transient(ws: Workspace, name: str, phase: str, stage: str, error: TransientError) -> None:

@@ -45,6 +45,8 @@ def poll_training(ws: Workspace, experiment: str, phase: str, resumes_done: int)
     if status.state == "running":
         return PollResult(False, status.step, status.max_steps, status.eta_seconds)
     reason = status.error or status.reason or status.state
+    if status.state == "failed" and status.error:  # the trainer itself reported an error: resuming repeats it
+        raise TrainingFailed(f"run {experiment} failed: {status.error}")
     if resumes_done >= MAX_RESUMES:
         raise TrainingFailed(f"run {experiment} {status.state} after {resumes_done} resume(s): {reason}")
     if status.state == "stalled" and status.pid:
