@@ -307,12 +307,24 @@ def poll(name: str, follow: bool, interval: float, workspace: Path | None) -> No
 @workspace_option
 def run_pipeline(foreground: bool, restart: bool, workspace: Path | None) -> None:
     """The whole pipeline: synthesize, mix, train, poll, evaluate; phase 1 (mini), then phase 2 (full)."""
+    from vocabd.daemon.lock import holder
     from vocabd.jobs.foreground import run_foreground
 
     ws = open_ws(workspace)
+    daemon = holder(ws)
     if not foreground:
-        raise VocabdError("without --foreground the daemon runs the chain: `vocabd start`, then drop files into "
-                          f"{ws.inbox}; or run it here with `vocabd run --foreground`")
+        if daemon is None:
+            raise VocabdError(f"no daemon runs {ws.root}: start one with `vocabd start`, or run the chain here "
+                              "with `vocabd run --foreground`")
+        from vocabd.daemon.queue import ChainQueue, load_pipeline
+        from vocabd.daemon.timing import Timing
+
+        name = ChainQueue(ws, Timing.from_env(), load_pipeline()).start_chain()
+        click.echo(f"chain {name} queued for the daemon (pid {daemon.get('pid')}); follow it with `vocabd status`")
+        return
+    if daemon is not None:
+        raise VocabdError(f"the daemon (pid {daemon.get('pid')}) runs the chains of {ws.root}: queue one with "
+                          "`vocabd run`, or `vocabd stop` first")
     configure_logging(ws.log_file, console=True)
     final = run_foreground(ws, restart=restart)
     if final["state"] == "failed":
