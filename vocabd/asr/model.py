@@ -63,13 +63,21 @@ def load_asr(model: str | Path | None = None, adapter: Path | None = None, offli
     from transformers import AutoTokenizer, MoonshineForConditionalGeneration
 
     path = resolve_model(str(model) if model else None, offline_fallback)
+    name = display_name(model, path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     net = MoonshineForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
     if adapter is not None:
         net = merge_adapter(net, Path(adapter))
     net.eval()
-    log.info("model_loaded", model=str(model or DEFAULT_MODEL), path=str(path), adapter=str(adapter or ""))
-    return Asr(model=net, tokenizer=tokenizer, path=path, name=str(model or DEFAULT_MODEL), adapter=adapter)
+    log.info("model_loaded", model=name, path=str(path), adapter=str(adapter or ""))
+    return Asr(model=net, tokenizer=tokenizer, path=path, name=name, adapter=adapter)
+
+
+def display_name(requested: str | Path | None, path: Path) -> str:
+    """What was really loaded: the offline build says so even when a hub id was asked for."""
+    from vocabd.asr.offline import offline_model_dir
+
+    return OFFLINE_MODEL if path == offline_model_dir() else str(requested or DEFAULT_MODEL)
 
 
 def merge_adapter(net: Any, adapter: Path) -> Any:
