@@ -9,6 +9,7 @@ StageFailed after writing FAILED.md), `transient_<stage>` (raise TransientError 
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import datetime, timezone
 from dataclasses import dataclass
@@ -55,9 +56,14 @@ def run_stage(ws: Workspace, name: str, phase: str, stage: str) -> StageOutcome:
     _log(ws, f"{name} {phase} {stage} begin")
     slow = ws.root / f"slow_{stage}"
     if slow.exists():
-        seconds = float(slow.read_text())
+        how = slow.read_text()
         slow.unlink()  # the re-run after an interruption is fast
-        time.sleep(seconds)
+        if how.startswith("child:"):  # the work happens in a child process, like an evaluation
+            child = subprocess.Popen(["sleep", how.split(":")[1]])
+            (ws.root / "child.pid").write_text(str(child.pid))
+            child.wait()
+        else:
+            time.sleep(float(how))
     transient = ws.root / f"transient_{stage}"
     if transient.exists():
         left = int(transient.read_text())

@@ -201,7 +201,7 @@ def test_sigterm_waits_for_a_short_stage_and_the_next_is_kept(ws, daemons):
 
 
 def test_sigterm_leaves_a_long_stage_to_the_next_start(ws, daemons):
-    (ws.root / "slow_synthesize").write_text("60")
+    (ws.root / "slow_synthesize").write_text("child:60")
     first = daemons(ws, VOCABD_SHUTDOWN_S="0.5")
     drop_jargon(ws)
     wait_until(lambda: "chain1 mini synthesize begin" in stages(ws), what="synthesis to start")
@@ -209,6 +209,9 @@ def test_sigterm_leaves_a_long_stage_to_the_next_start(ws, daemons):
     assert first.stop(signal.SIGINT) == 0
     assert time.monotonic() - started < 10
     assert journal.cursor(ws)["state"] == "interrupted"
+    child = int((ws.root / "child.pid").read_text())
+    wait_until(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2],
+               timeout=5, what="the stage's child process to be stopped")
     daemons(ws)
     wait_until(lambda: (ws.root / "chain1.report").exists(), what="the chain's report")
     assert stages(ws).count("chain1 mini synthesize begin") == 2

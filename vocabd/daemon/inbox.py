@@ -11,6 +11,7 @@ Nothing is deleted; a file whose content was ingested before is set aside as a d
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ TRANSCRIPT_SUFFIX = ".txt"
 JARGON_FILE = "jargon.txt"
 VOICE_REF, VOICE_REF_TEXT = "voice_ref.wav", "voice_ref.txt"
 RECORDINGS = "recordings"
+INBOX_LOCK = ".inbox.lock"
 VOICE_STEMS = ("voice", "voice_ref", "voice-ref", "voice_sample", "voice-sample")
 VOICE_RATE = 24_000  # the cloning backend's rate (DESIGN.md §6)
 VOICE_MIN_S, VOICE_MAX_S = 2.0, 30.0
@@ -71,7 +73,7 @@ class Drop:
 @dataclass
 class Outcome:
     drop: Drop
-    status: str  # done | rejected | duplicate
+    status: str  # done | rejected | duplicate | gone (removed by someone else meanwhile)
     message: str
     moved: list[Path] = field(default_factory=list)
 
@@ -133,13 +135,21 @@ def _unsupported(path: Path) -> str:
 
 
 def handle(ws: Workspace, paths: Iterable[Path]) -> list[Outcome]:
-    """Classify and ingest ready inbox entries; every entry ends in done/ or rejected/."""
-    with _lock:
-        present = [p for p in paths if p.exists()]
+    """Classify and ingest ready inbox entries; every entry ends in done/ or rejected/.
+
+    Threads share a lock and processes (the daemon, `vocabd run --foreground`) an flock, so two
+    handlers never take in the same file.
+    """
+    ws.data.mkdir(parents=True, exist_ok=True)
+    with _lock, open(ws.data / INBOX_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        present = [p for p in paths if p.exists() or p.is_symlink()]
         return [ingest(ws, drop) for drop in classify(present)]
 
 
 def ingest(ws: Workspace, drop: Drop) -> Outcome:
+    if not all(p.exists() for p in drop.files):
+        return Outcome(drop, "gone", "left the inbox before it was handled")
     try:
         message = _INGESTERS[drop.kind](ws, drop)
     except Duplicate as e:

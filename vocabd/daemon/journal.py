@@ -69,25 +69,32 @@ def last_chain(ws: Workspace) -> dict[str, Any] | None:
     return read_journal(ws).get("chain")
 
 
-def set_queued(ws: Workspace, name: str, phase: str, stage: str, attempt: int, delay: float) -> str:
-    """Name the next stage; returns the token its task must carry."""
+def set_queued(ws: Workspace, name: str, phase: str, stage: str, attempt: int, delay: float,
+               after: str | None = None) -> str | None:
+    """Name the next stage; returns the token its task must carry. With `after`, only if the cursor still
+    carries that token (a stage that finished after shutdown gave up on it must not move the chain)."""
     token = uuid.uuid4().hex
     with _lock:
         journal = read_journal(ws)
+        if after is not None and (journal.get("cursor") or {}).get("token") != after:
+            return None
         journal["cursor"] = {"name": name, "phase": phase, "stage": stage, "attempt": attempt, "token": token,
                              "state": "queued", "enqueued": now_iso(), "eta_epoch": time.time() + delay}
         _write(ws, journal)
     return token
 
 
-def update(ws: Workspace, token: str, **changes: Any) -> bool:
-    """Change the cursor if it still carries `token`; False when the task was superseded."""
+def update(ws: Workspace, token: str, new_token: bool = False, **changes: Any) -> bool:
+    """Change the cursor if it still carries `token`; False when the task was superseded.
+    `new_token` retires the token, so the task holding it can no longer move the chain."""
     with _lock:
         journal = read_journal(ws)
         current = journal.get("cursor")
         if current is None or current.get("token") != token:
             return False
         current.update(changes)
+        if new_token:
+            current["token"] = uuid.uuid4().hex
         if changes.get("state") == "failed":
             failures = journal.setdefault("failures", [])
             failures.append({k: current.get(k) for k in ("name", "phase", "stage", "attempt", "error")}

@@ -55,7 +55,10 @@ class Daemon:
         self.watcher.start()
         health = time.monotonic()
         while not self.stop_event.wait(self.timing.tick):
-            self._maybe_start_chain()
+            try:
+                self._maybe_start_chain()
+            except Exception:  # the loop must outlive a bad state file or a pipeline bug
+                log.exception("daemon.chain_check_failed")
             if time.monotonic() - health >= HEALTH_CHECK_S:
                 self.consumer.check_worker_health()
                 health = time.monotonic()
@@ -73,7 +76,12 @@ class Daemon:
         log.info("daemon.stopping", wait_s=self.timing.shutdown)
         self.watcher.stop()
         self.consumer.stop(graceful=True)
-        self.queue.mark_interrupted()
+        if self.queue.mark_interrupted():
+            log.info("daemon.stopped", stage_interrupted=True)
+            # Stop the stage's helpers and leave at once, before the worker thread can take their
+            # death for a stage failure; the journal re-runs the stage at the next start.
+            stop_stage_helpers()
+            os._exit(0)
         log.info("daemon.stopped")
 
     def _on_ready(self, paths: list[Path]) -> None:
@@ -95,6 +103,23 @@ class Daemon:
             except VocabdError as e:
                 log.error("chain.not_started", error=str(e))
                 journal.chain_started(self.ws, "(not started)", ledger.read_state(self.ws)["seq"])
+
+
+def stop_stage_helpers() -> None:
+    """SIGTERM the running stage's child processes (an evaluation, a synthesizer) so the stage's re-run
+    at the next start does not race an orphan. Training runs in its own session and is left alone:
+    the chain's poll stage finds it again."""
+    try:
+        found = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    for pid in (int(p) for p in found.stdout.split()):
+        try:
+            if os.getpgid(pid) == os.getpgrp():
+                os.kill(pid, signal.SIGTERM)
+                log.info("daemon.stage_helper_stopped", pid=pid)
+        except ProcessLookupError:
+            pass
 
 
 def run_foreground(ws: Workspace, timing: Timing | None = None) -> None:

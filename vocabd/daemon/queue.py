@@ -53,8 +53,13 @@ class ChainQueue:
         self.huey = open_huey(ws)
         self._task = self.huey.task(name=TASK_NAME)(self.execute)
 
-    def enqueue(self, name: str, phase: str, stage: str, delay: float = 0.0, attempt: int = 1) -> str:
-        token = journal.set_queued(self.ws, name, phase, stage, attempt, delay)
+    def enqueue(self, name: str, phase: str, stage: str, delay: float = 0.0, attempt: int = 1,
+                after: str | None = None) -> str | None:
+        """Journal, then enqueue; with `after` only if the journal still names the task that calls this."""
+        token = journal.set_queued(self.ws, name, phase, stage, attempt, delay, after=after)
+        if token is None:
+            log.warning("stage.discarded", chain=name, phase=phase, stage=stage, reason="superseded or interrupted")
+            return None
         args = (name, phase, stage, token, attempt)
         if delay > 0:
             self._task.schedule(args=args, delay=delay)
@@ -91,12 +96,14 @@ class ChainQueue:
     def counts(self) -> dict[str, int]:
         return {"pending": self.huey.pending_count(), "scheduled": self.huey.scheduled_count()}
 
-    def mark_interrupted(self) -> None:
-        """At shutdown: a stage still running will be run again by the next daemon."""
+    def mark_interrupted(self) -> bool:
+        """At shutdown: a stage still running will be run again by the next daemon; True if there was one."""
         current = journal.cursor(self.ws)
-        if current and current.get("state") == "running":
-            journal.update(self.ws, current["token"], state="interrupted", interrupted=ledger.now_iso())
-            log.warning("stage.interrupted", chain=current["name"], phase=current["phase"], stage=current["stage"])
+        if not current or current.get("state") != "running":
+            return False
+        journal.update(self.ws, current["token"], new_token=True, state="interrupted", interrupted=ledger.now_iso())
+        log.warning("stage.interrupted", chain=current["name"], phase=current["phase"], stage=current["stage"])
+        return True
 
     def execute(self, name: str, phase: str, stage: str, token: str, attempt: int) -> None:
         """The Huey task body."""
@@ -121,10 +128,10 @@ class ChainQueue:
         log.info("stage.done", chain=name, phase=phase, stage=stage, seconds=round(seconds, 2),
                  next_stage=outcome.next_stage, next_phase=outcome.next_phase)
         if outcome.next_stage is None:
-            journal.update(self.ws, token, state="done", finished=ledger.now_iso())
-            log.info("chain.done", chain=name, phase=phase)
+            if journal.update(self.ws, token, state="done", finished=ledger.now_iso()):
+                log.info("chain.done", chain=name, phase=phase)
             return
-        self.enqueue(name, outcome.next_phase or phase, outcome.next_stage, float(outcome.delay or 0.0))
+        self.enqueue(name, outcome.next_phase or phase, outcome.next_stage, float(outcome.delay or 0.0), after=token)
 
     def _retry(self, token: str, name: str, phase: str, stage: str, attempt: int, error: Exception) -> None:
         if attempt >= self.timing.max_attempts:
@@ -133,7 +140,7 @@ class ChainQueue:
         delay = self.timing.retry_delay * 2 ** (attempt - 1)
         log.warning("stage.retry", chain=name, phase=phase, stage=stage, attempt=attempt, delay=delay,
                     error=str(error))
-        self.enqueue(name, phase, stage, delay, attempt + 1)
+        self.enqueue(name, phase, stage, delay, attempt + 1, after=token)
 
     def _fail(self, token: str, name: str, phase: str, stage: str, error: str) -> None:
         journal.update(self.ws, token, state="failed", error=error, finished=ledger.now_iso())
