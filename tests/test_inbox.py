@@ -325,3 +325,29 @@ def test_material_placed_in_data_by_hand_counts(ws):
 
     (ws.data / "jargon.txt").write_text("PBX\n", encoding="utf-8")
     assert new_material(ws, None)
+
+
+def test_watcher_falls_back_to_polling_when_inotify_is_exhausted(ws, monkeypatch):
+    from vocabd.daemon import watcher as watcher_module
+
+    class NoWatchesLeft(watcher_module.Observer):
+        def schedule(self, *args, **kwargs):
+            raise OSError(28, "inotify watch limit reached")
+
+    monkeypatch.setattr(watcher_module, "Observer", NoWatchesLeft)
+    collector = Collector(ws)
+    watcher = InboxWatcher(ws, collector, FAST)
+    watcher.start()
+    try:
+        assert isinstance(watcher._observer, watcher_module.PollingObserver)
+        (ws.inbox / "terms.txt").write_text("PBX\n", encoding="utf-8")
+        assert wait_until(lambda: collector.names() == ["terms.txt"])
+    finally:
+        watcher.stop()
+
+
+def test_huge_audio_is_refused_before_decoding(ws):
+    with open(ws.inbox / "meeting.wav", "wb") as f:
+        f.truncate(inbox.MAX_AUDIO_BYTES + 1)  # sparse: no disk used
+    [outcome] = handle(ws, inbox_entries(ws))
+    assert outcome.status == "rejected" and "far too large" in outcome.message

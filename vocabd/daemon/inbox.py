@@ -47,6 +47,7 @@ VOICE_MIN_S, VOICE_MAX_S = 2.0, 30.0
 EVAL_PERCENT = 10  # share of recordings held out for the primary WER
 MAX_TRANSCRIPT_CHARS = 2000
 SILENCE = 1e-4
+MAX_AUDIO_BYTES = 200 * 1024 * 1024  # far beyond a 30 s clip in any format; refused before decoding
 
 # Editors and downloads write through temporary names; these are never touched.
 IGNORED_PREFIXES = (".", "~$")  # dotfiles: .DS_Store, .sb-*, .#*, .x.part
@@ -291,6 +292,10 @@ def read_transcript(path: Path) -> str:
 
 
 def _load(path: Path, rate: int, min_s: float, max_s: float) -> np.ndarray:
+    size = path.stat().st_size
+    if size > MAX_AUDIO_BYTES:
+        raise Rejected(f"{path.name}: {size / 2**20:.0f} MiB is far too large for a clip of at most {max_s:g} s; "
+                       "cut it into sentences")
     try:
         samples = load_audio(path, rate)
     except AudioError as e:

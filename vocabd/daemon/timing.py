@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from vocabd.errors import VocabdError
+
 
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
@@ -13,9 +15,9 @@ def _env_float(name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"${name} must be a number of seconds, got {raw!r}") from None
+        raise VocabdError(f"${name} must be a number of seconds, got {raw!r}") from None
     if value < 0:
-        raise ValueError(f"${name} must not be negative, got {raw!r}")
+        raise VocabdError(f"${name} must not be negative, got {raw!r}")
     return value
 
 

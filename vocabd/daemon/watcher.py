@@ -21,6 +21,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
 
 from vocabd.daemon.inbox import group_key, inbox_entries, is_ignored
 from vocabd.daemon.timing import Timing
@@ -53,8 +54,14 @@ class InboxWatcher(FileSystemEventHandler):
 
     def start(self) -> None:
         self.inbox.mkdir(parents=True, exist_ok=True)
-        self._observer.schedule(self, str(self.inbox), recursive=False)
-        self._observer.start()
+        try:
+            self._observer.schedule(self, str(self.inbox), recursive=False)
+            self._observer.start()
+        except OSError as e:  # e.g. the inotify watch limit is reached: poll the folder instead
+            log.warning("watcher.polling", reason=str(e))
+            self._observer = PollingObserver(timeout=max(1.0, self.timing.debounce))
+            self._observer.schedule(self, str(self.inbox), recursive=False)
+            self._observer.start()
         self.rescan()
         self._thread.start()
         log.info("watcher.start", inbox=str(self.inbox))
