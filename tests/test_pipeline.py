@@ -94,6 +94,14 @@ def test_report_files_and_contents(tmp_path):
     assert "`kubectl` | 2 | 0.00 | 1.00 |" in text
 
 
+def test_side_by_side_picks_whole_jargon_words_and_symbols():
+    from vocabd.report import interesting
+
+    assert interesting("our WER is down", ["WER"]) and interesting("run Kubectl now", ["kubectl"])
+    assert interesting("write to ops@acme.io", []) and interesting("see docs/a_b", [])
+    assert not interesting("the hogs were fed", ["WER"])  # "were" holds "wer" but is not the term
+
+
 def test_markdown_escapes_pipes():
     results = _results()
     results["primary"]["base"]["utterances"][0]["hyp"] = "a | b"

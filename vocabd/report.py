@@ -100,9 +100,9 @@ def wer_curve(log_file: Path) -> list[dict[str, float]]:
 # transcripts -------------------------------------------------------------------------------------
 
 def interesting(ref: str, terms: list[str]) -> bool:
-    """A clip with a jargon term or a symbol: the ones worth reading side by side."""
-    lowered = ref.lower()
-    return bool(SYMBOLS.search(ref)) or any(t.lower() in lowered for t in terms if t)
+    """A clip with a jargon term (as a whole word, any case) or a symbol: the ones worth reading side by side."""
+    return bool(SYMBOLS.search(ref)) or any(
+        re.search(rf"(?<!\w){re.escape(t)}(?!\w)", ref, re.IGNORECASE) for t in terms if t)
 
 
 def side_by_side(pair: dict[str, Any], terms: list[str]) -> list[dict[str, str]]:
@@ -146,7 +146,8 @@ def wer_table(results: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         base, adapter = pair["base"], pair["adapter"]
         rows.append({
-            "set": name, "manifest": pair["manifest"], "kind": pair.get("kind", "real"), "clips": base.get("clips"),
+            "set": name, "manifest": pair["manifest"], "kind": pair.get("kind", "general speech"),
+            "clips": base.get("clips"),
             "base_wer": base["wer"], "adapter_wer": adapter["wer"],
             "base_wer_normalized": base["wer_normalized"], "adapter_wer_normalized": adapter["wer_normalized"],
             "base_term_recall": base.get("term_recall"), "adapter_term_recall": adapter.get("term_recall"),
