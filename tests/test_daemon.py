@@ -330,3 +330,20 @@ def test_agent_install_dry_run_from_the_cli(ws):
     out = vocabd(ws, "agent", "install", "--dry-run")
     assert out.returncode == 0, out.stderr
     assert "--foreground" in out.stdout and "would write" in out.stdout
+
+
+def test_a_voice_sample_alone_starts_no_chain_until_there_is_something_to_train_on(ws, daemons):
+    import numpy as np
+
+    from vocabd.audio import write_wav
+
+    daemon = daemons(ws)
+    t = np.arange(3 * 16000) / 16000
+    write_wav(ws.root / "me.wav", (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32))
+    (ws.root / "me.wav").rename(ws.inbox / "me.wav")
+    wait_until(lambda: (ws.data / "voice_ref.wav").exists(), what="the voice sample")
+    wait_until(lambda: (journal.last_chain(ws) or {}).get("name") == "(not started)", what="the refused start")
+    assert "nothing to train on" in ws.log_file.read_text()
+    drop_jargon(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="chain 1")
+    assert daemon.proc.poll() is None

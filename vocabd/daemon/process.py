@@ -90,19 +90,20 @@ class Daemon:
             self._last_ingest = time.monotonic()
 
     def _maybe_start_chain(self) -> None:
-        if journal.is_live(self.ws) or self.watcher.busy():
+        now = time.monotonic()
+        if now - self._last_check < MATERIAL_CHECK_S or now - self._last_ingest < self.timing.settle:
             return
-        if time.monotonic() - self._last_ingest < self.timing.settle:
+        self._last_check = now
+        if journal.is_live(self.ws) or self.watcher.busy() or not new_material(self.ws, self.queue.pipeline):
             return
-        if time.monotonic() - self._last_check < MATERIAL_CHECK_S:
-            return
-        self._last_check = time.monotonic()
-        if new_material(self.ws, self.queue.pipeline):
-            try:
-                self.queue.start_chain()
-            except VocabdError as e:
+        try:
+            self.queue.start_chain()
+        except Exception as e:  # remembered as a chain that did not start, so it is not retried every second
+            if isinstance(e, VocabdError):
                 log.error("chain.not_started", error=str(e))
-                journal.chain_started(self.ws, "(not started)", ledger.read_state(self.ws)["seq"])
+            else:
+                log.exception("chain.not_started")
+            journal.chain_started(self.ws, "(not started)", ledger.read_state(self.ws)["seq"])
 
 
 def stop_stage_helpers() -> None:
