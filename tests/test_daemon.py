@@ -347,3 +347,14 @@ def test_a_voice_sample_alone_starts_no_chain_until_there_is_something_to_train_
     drop_jargon(ws)
     wait_until(lambda: (ws.root / "chain1.report").exists(), what="chain 1")
     assert daemon.proc.poll() is None
+
+
+def test_vocabd_run_queues_a_chain_for_the_running_daemon(ws, daemons):
+    daemons(ws)
+    drop_jargon(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="chain 1")
+    queued = vocabd(ws, "run")
+    assert queued.returncode == 0, queued.stderr
+    wait_until(lambda: (ws.root / "chain2.report").exists(), what="chain 2, queued from another process")
+    foreground = vocabd(ws, "run", "--foreground")
+    assert foreground.returncode == 1 and "vocabd stop" in foreground.stderr

@@ -9,22 +9,34 @@ chain started from, which decides when new inbox material calls for retraining.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from vocabd.daemon.ledger import now_iso
 from vocabd.workspace import Workspace
 
 JOURNAL_FILE = "daemon_state.json"
+LOCK_FILE = ".daemon_state.lock"
 LIVE = ("queued", "running", "interrupted")  # the chain still has this stage to run
 MAX_FAILURES = 20
 
-_lock = threading.Lock()
+_thread_lock = threading.Lock()
+
+
+@contextmanager
+def _lock(ws: Workspace) -> Iterator[None]:
+    """Threads of the daemon and other processes (`vocabd run` queues a chain) change the journal in turn."""
+    ws.data.mkdir(parents=True, exist_ok=True)
+    with _thread_lock, open(ws.data / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def journal_path(ws: Workspace) -> Path:
@@ -58,7 +70,7 @@ def is_live(ws: Workspace) -> bool:
 
 
 def chain_started(ws: Workspace, name: str, material_seq: int) -> None:
-    with _lock:
+    with _lock(ws):
         journal = read_journal(ws)
         journal["chain"] = {"name": name, "started": now_iso(), "started_epoch": time.time(),
                             "material_seq": material_seq}
@@ -74,7 +86,7 @@ def set_queued(ws: Workspace, name: str, phase: str, stage: str, attempt: int, d
     """Name the next stage; returns the token its task must carry. With `after`, only if the cursor still
     carries that token (a stage that finished after shutdown gave up on it must not move the chain)."""
     token = uuid.uuid4().hex
-    with _lock:
+    with _lock(ws):
         journal = read_journal(ws)
         if after is not None and (journal.get("cursor") or {}).get("token") != after:
             return None
@@ -87,7 +99,7 @@ def set_queued(ws: Workspace, name: str, phase: str, stage: str, attempt: int, d
 def update(ws: Workspace, token: str, new_token: bool = False, **changes: Any) -> bool:
     """Change the cursor if it still carries `token`; False when the task was superseded.
     `new_token` retires the token, so the task holding it can no longer move the chain."""
-    with _lock:
+    with _lock(ws):
         journal = read_journal(ws)
         current = journal.get("cursor")
         if current is None or current.get("token") != token:
