@@ -101,27 +101,33 @@ def convert_wheel(files: WheelFiles, folder: Path) -> None:
     from vocabd.asr.ort import read_ort
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:  # stdout may be piped
-        task = progress.add_task("reading encoder .ort", total=5)
+    console = Console(stderr=True)  # stdout may be piped: `vocabd model fetch` prints the folder there
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("converting", total=5)
 
         def step(message: str, **fields) -> None:
             log.info(message, **fields)
-            progress.update(task, advance=1, description=message)
+            progress.update(task, description=message)
 
+        step("reading encoder .ort", source=str(files.encoder))
         encoder = read_ort(files.encoder)
-        step("reading decoder .ort", initializers=len(encoder.initializers))
+        progress.advance(task)
+        step("reading decoder .ort", source=str(files.decoder))
         decoder = read_ort(files.decoder)
-        step("mapping weights", initializers=len(decoder.initializers))
+        progress.advance(task)
+        step("mapping weights", initializers=len(encoder.initializers) + len(decoder.initializers))
         config = moonshine_config()
         weights = convert_weights(encoder, decoder, config)
         del encoder, decoder
+        progress.advance(task)
         step("saving model.safetensors", parameters=sum(w.size for w in weights.values()))
         save_weights(weights, folder)
         save_configs(config, folder)
         del weights
+        progress.advance(task)
         step("rebuilding tokenizer", source=str(files.tokenizer))
         save_processor(files.tokenizer, folder)
-        step("converted", folder=str(folder))
+        progress.advance(task)
     note = {"format": FORMAT_VERSION, "source": PACKAGE, "version": files.version, "model": "moonshine base (English)",
             "built": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     (folder / SOURCE_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
