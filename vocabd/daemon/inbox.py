@@ -157,9 +157,9 @@ def ingest(ws: Workspace, drop: Drop) -> Outcome:
         return _set_aside(ws, drop, "duplicate", str(e))
     except Rejected as e:
         return _set_aside(ws, drop, "rejected", str(e))
-    except OSError as e:
+    except Exception as e:  # disk full, a decoder crash: set aside with the error, never retried blindly
         log.exception("inbox.error", files=[p.name for p in drop.files])
-        return _set_aside(ws, drop, "rejected", f"could not be stored: {e}")
+        return _set_aside(ws, drop, "rejected", f"could not be stored ({type(e).__name__}: {e})")
     moved = _move_group(drop.files, ws.inbox / DONE)
     log.info("inbox.done", kind=drop.kind, files=[p.name for p in drop.files], result=message)
     return Outcome(drop, "done", message, moved)
