@@ -10,6 +10,7 @@ import json
 import os
 import plistlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -322,6 +323,10 @@ def test_systemd_unit_install_and_uninstall(ws, tmp_path):
     plan.install, plan.uninstall = [], []  # leave this machine's own systemd alone
     install_agent(plan)
     assert plan.path.read_text() == plan.content
+    if shutil.which("systemd-analyze"):  # systemd's own check of every directive
+        check = subprocess.run(["systemd-analyze", "verify", "--man=no", str(plan.path)], capture_output=True,
+                               text=True, timeout=60)
+        assert check.returncode == 0 and check.stderr.strip() == "", check.stderr
     uninstall_agent(plan)
     assert not plan.path.exists()
 
