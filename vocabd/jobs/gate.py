@@ -44,7 +44,8 @@ def decide(
             f"more than the allowed margin of {safety_margin:.3f} (gate.safety_margin)"), *numbers)
     return GateDecision(True, (
         f"promoted: the primary WER improved ({primary_base:.3f} -> {primary_adapter:.3f}) and the safety WER "
-        f"stayed within {safety_margin:.3f} ({safety_base:.3f} -> {safety_adapter:.3f})"), *numbers)
+        f"did not rise beyond the margin of {safety_margin:.3f} ({safety_base:.3f} -> {safety_adapter:.3f})"),
+        *numbers)
 
 
 def decide_from_results(results: dict[str, Any], safety_margin: float) -> GateDecision:
