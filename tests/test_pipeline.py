@@ -268,3 +268,23 @@ def test_phase1_failure_writes_failed_md_and_stops(tiny_ws):
     assert not ws.run_dir(final["name"]).exists()  # phase 2 never started
     # a stale task for the next stage does nothing and enqueues nothing
     assert pipeline.run_stage(ws, final["name"], "mini", "mix") == pipeline.StageOutcome(None)
+
+
+def test_demo_workspace_is_built_from_the_repo_and_says_what_it_is(tmp_path):
+    from vocabd.daemon.inbox import handle, inbox_entries
+    from vocabd.demo import create_demo
+    from vocabd.manifest import load_manifest
+
+    ws = create_demo(tmp_path / "demo")
+    assert ws.config.model.base == "moonshine-cpp" and ws.config.full.max_steps <= 150
+    assert "No person was recorded" in (ws.root / "DEMO.md").read_text()
+    outcomes = handle(ws, inbox_entries(ws))  # the inbox rules take the drops in, as the daemon would
+    assert {o.status for o in outcomes} == {"done"} and len(outcomes) == 51  # jargon list + 50 recordings
+    train, held_out = load_manifest(ws.manifest("my_voice_train")), load_manifest(ws.manifest("my_voice_eval"))
+    assert len(train) + len(held_out) == 50 and held_out
+    safety = load_manifest(ws.manifest("safety_eval"))
+    assert any(c.id == "beckett" for c in safety)  # the real human clip from the moonshine-cpp wheel
+    assert load_manifest(ws.manifest("replay"))
+    with pytest.raises(pipeline.VocabdError, match="already holds a demo run"):
+        pipeline.start_chain(ws)
+        create_demo(ws.root)

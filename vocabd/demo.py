@@ -52,6 +52,19 @@ backend = "auto"
 """
 
 
+DEMO_NOTE = """\
+# This is a demo workspace
+
+No person was recorded for it. The "user recordings" dropped into inbox/ (rec*.wav + rec*.txt) are
+espeak-ng speech in one fixed voice ({user}) reading examples/demo/recordings.txt, with each jargon term
+in its spoken form. data/safety_eval.jsonl is espeak-ng in another voice ({safety}) plus the one real
+human recording in the moonshine-cpp wheel; data/replay.jsonl is espeak-ng in {replay}. The synthetic
+training speech comes from the synthesizer the chain picks (piper on Linux), in none of these voices.
+Since the "user" and most of the safety set are espeak, the adapter also learns espeak's sound: the
+figures show the machinery working, not what a real voice would gain.
+"""
+
+
 def lines(name: str) -> list[str]:
     path = EXAMPLES / name
     if not path.is_file():
@@ -98,6 +111,8 @@ def create_demo(directory: Path) -> Workspace:
     root.mkdir(parents=True, exist_ok=True)
     (root / "vocabd.toml").write_text(DEMO_CONFIG, encoding="utf-8")
     ws = init_workspace(root)
+    (root / "DEMO.md").write_text(DEMO_NOTE.format(user=USER_VOICE, safety=SAFETY_VOICE,
+                                                   replay=" and ".join(REPLAY_VOICES)), encoding="utf-8")
     shutil.copyfile(EXAMPLES / "jargon.txt", ws.inbox / "jargon.txt")
     terms = [(t.written, t.spoken) for t in parse_jargon(EXAMPLES / "jargon.txt")]
     recordings = _say_all(lines("recordings.txt"), USER_VOICE, ws.data / "demo-audio", "rec",
@@ -113,7 +128,10 @@ def create_demo(directory: Path) -> Workspace:
         texts = lines("replay.txt")[n::len(REPLAY_VOICES)]
         replay += _say_all(texts, voice, ws.data / "demo-audio", f"replay{n}-")
     write_manifest(ws.manifest("replay"), replay)
-    log.info("demo_created", root=str(root), recordings=len(recordings), safety=len(safety), replay=len(replay))
+    log.info("demo_created", root=str(root), recordings=len(recordings), safety=len(safety), replay=len(replay),
+             note=str(root / "DEMO.md"))
+    log.warning("demo_recordings_are_synthetic", voice=f"espeak-ng {USER_VOICE}",
+                detail="no person was recorded for the demo; see DEMO.md")
     return ws
 
 
