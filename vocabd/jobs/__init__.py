@@ -1,0 +1,1 @@
+"""The chain's jobs: synthesize, mix, train, poll, evaluate, and the pipeline that runs them in phases."""
