@@ -98,9 +98,12 @@ def test_incomplete_folder_is_rebuilt(tmp_path: Path):
     dest = tmp_path / "model"
     dest.mkdir()
     (dest / "config.json").write_text("{}")  # a build interrupted before it was renamed into place
+    leftover = tmp_path / ".model.building-999999"  # a killed build's staging folder
+    leftover.mkdir()
     assert not is_complete(dest)
     assert build_offline_model(dest, verify=False) == dest
     assert is_complete(dest) and json.loads((dest / "config.json").read_text())["model_type"] == "moonshine"
+    assert not leftover.exists()
 
 
 def test_two_processes_build_once(tmp_path: Path):

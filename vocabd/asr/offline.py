@@ -206,9 +206,16 @@ def note_verified(folder: Path, transcript: str) -> None:
     path.write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
 
 
+def _remove_leftovers(dest: Path) -> None:
+    """Staging folders of builds that were killed; only called under the build lock, so none is live."""
+    for stale in [*dest.parent.glob(f".{dest.name}.building-*"), *dest.parent.glob(f".{dest.name}.old-*")]:
+        log.info("removing leftover of an interrupted build", path=str(stale))
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def _build_into(files: WheelFiles, dest: Path, verify: bool) -> None:
+    _remove_leftovers(dest)
     staging = dest.parent / f".{dest.name}.building-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         convert_wheel(files, staging)
