@@ -363,3 +363,48 @@ def test_vocabd_run_queues_a_chain_for_the_running_daemon(ws, daemons):
     wait_until(lambda: (ws.root / "chain2.report").exists(), what="chain 2, queued from another process")
     foreground = vocabd(ws, "run", "--foreground")
     assert foreground.returncode == 1 and "vocabd stop" in foreground.stderr
+
+
+# --- the real pipeline with a tiny model ----------------------------------------------------------
+
+TINY_CONFIG = """
+[model]
+base = "{model}"
+[mini]
+clips = 3
+max_steps = 2
+eval_interval = 1
+[full]
+clips = 4
+max_steps = 3
+eval_interval = 2
+[train]
+batch_size = 2
+warmup_steps = 1
+[synthesis]
+backend = "espeak"
+"""
+
+
+def test_kill_9_mid_training_with_the_real_pipeline_then_restart_finishes(tmp_path, tiny_model, daemons):
+    from vocabd.jobs import pipeline
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "vocabd.toml").write_text(TINY_CONFIG.format(model=tiny_model))
+    ws = init_workspace(root)
+    real = {"VOCABD_PIPELINE": "vocabd.jobs.pipeline", "VOCABD_POLL_SECONDS": "0.3"}
+    first = daemons(ws, **real)
+    drop_jargon(ws, text="kubectl | cube control\nops@acme.io\n")
+    wait_until(lambda: pipeline.chain_state(ws)["stage"] == "poll", timeout=120, what="phase 1 training")
+    first.stop(signal.SIGKILL)
+    assert journal.is_live(ws)
+    daemons(ws, **real)
+    wait_until(lambda: pipeline.chain_state(ws)["state"] in ("done", "failed"), timeout=240, what="the chain's end")
+    final = pipeline.chain_state(ws)
+    assert final["state"] == "done", final
+    for experiment in (f"{final['name']}_mini", final["name"]):
+        assert (ws.run_dir(experiment) / "report.md").is_file()
+    assert journal.cursor(ws)["state"] == "done" and queue_size(ws) == 0
+    events = [e["event"] for e in log_events(ws)]
+    assert events.count("daemon.start") == 2 and events.count("chain.start") == 1
