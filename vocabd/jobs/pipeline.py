@@ -325,12 +325,20 @@ def chain_state(ws: Workspace) -> dict[str, Any]:
     return {
         "name": name, "phase": phase, "stage": stage, "state": current,
         "experiment": experiment_name(name, phase) if name and phase else None,
-        "started": chain.get("started"), "updated": chain.get("updated"),
+        "started": _precise(chain.get("started_epoch")) or chain.get("started"),
+        "updated": chain.get("updated"),
         "progress": _progress(ws, chain) if live else chain.get("progress"),
         "timings": chain.get("timings", {}), "failed": chain.get("failed"), "last_error": chain.get("last_error"),
         "active": state.read_active(ws), "last_report": _last_report(ws),
         "resume": [name, phase, stage] if live else None,
     }
+
+
+def _precise(epoch: float | None) -> str | None:
+    """Millisecond ISO time: material ingested in the chain's first second must compare as older."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _progress(ws: Workspace, chain: dict[str, Any]) -> dict[str, Any] | None:
