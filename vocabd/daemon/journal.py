@@ -82,7 +82,7 @@ def last_chain(ws: Workspace) -> dict[str, Any] | None:
 
 
 def set_queued(ws: Workspace, name: str, phase: str, stage: str, attempt: int, delay: float,
-               after: str | None = None) -> str | None:
+               after: str | None = None, repeat: int = 0) -> str | None:
     """Name the next stage; returns the token its task must carry. With `after`, only if the cursor still
     carries that token (a stage that finished after shutdown gave up on it must not move the chain)."""
     token = uuid.uuid4().hex
@@ -91,19 +91,20 @@ def set_queued(ws: Workspace, name: str, phase: str, stage: str, attempt: int, d
         if after is not None and (journal.get("cursor") or {}).get("token") != after:
             return None
         journal["cursor"] = {"name": name, "phase": phase, "stage": stage, "attempt": attempt, "token": token,
-                             "state": "queued", "enqueued": now_iso(), "eta_epoch": time.time() + delay}
+                             "state": "queued", "enqueued": now_iso(), "eta_epoch": time.time() + delay,
+                             "repeat": repeat}
         _write(ws, journal)
     return token
 
 
-def update(ws: Workspace, token: str, new_token: bool = False, **changes: Any) -> bool:
-    """Change the cursor if it still carries `token`; False when the task was superseded.
+def update(ws: Workspace, token: str, new_token: bool = False, **changes: Any) -> dict[str, Any] | None:
+    """Change the cursor if it still carries `token` and return it; None when the task was superseded.
     `new_token` retires the token, so the task holding it can no longer move the chain."""
     with _lock(ws):
         journal = read_journal(ws)
         current = journal.get("cursor")
         if current is None or current.get("token") != token:
-            return False
+            return None
         current.update(changes)
         if new_token:
             current["token"] = uuid.uuid4().hex
@@ -113,7 +114,7 @@ def update(ws: Workspace, token: str, new_token: bool = False, **changes: Any) -
                             | {"when": now_iso()})
             del failures[:-MAX_FAILURES]
         _write(ws, journal)
-        return True
+        return dict(current)
 
 
 def failures(ws: Workspace) -> list[dict[str, Any]]:

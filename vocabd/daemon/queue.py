@@ -54,9 +54,10 @@ class ChainQueue:
         self._task = self.huey.task(name=TASK_NAME)(self.execute)
 
     def enqueue(self, name: str, phase: str, stage: str, delay: float = 0.0, attempt: int = 1,
-                after: str | None = None) -> str | None:
-        """Journal, then enqueue; with `after` only if the journal still names the task that calls this."""
-        token = journal.set_queued(self.ws, name, phase, stage, attempt, delay, after=after)
+                after: str | None = None, repeat: int = 0) -> str | None:
+        """Journal, then enqueue; with `after` only if the journal still names the task that calls this.
+        `repeat` counts a stage re-scheduling itself (poll); those runs log at debug level."""
+        token = journal.set_queued(self.ws, name, phase, stage, attempt, delay, after=after, repeat=repeat)
         if token is None:
             log.warning("stage.discarded", chain=name, phase=phase, stage=stage, reason="superseded or interrupted")
             return None
@@ -65,7 +66,8 @@ class ChainQueue:
             self._task.schedule(args=args, delay=delay)
         else:
             self._task(*args)
-        log.info("stage.queued", chain=name, phase=phase, stage=stage, attempt=attempt, delay=round(delay, 1))
+        level = log.debug if repeat else log.info
+        level("stage.queued", chain=name, phase=phase, stage=stage, attempt=attempt, delay=round(delay, 1))
         return token
 
     def start_chain(self) -> str:
@@ -107,10 +109,12 @@ class ChainQueue:
 
     def execute(self, name: str, phase: str, stage: str, token: str, attempt: int) -> None:
         """The Huey task body."""
-        if not journal.update(self.ws, token, state="running", started=ledger.now_iso()):
+        current = journal.update(self.ws, token, state="running", started=ledger.now_iso())
+        if current is None:
             log.info("stage.superseded", chain=name, phase=phase, stage=stage)
             return
-        log.info("stage.start", chain=name, phase=phase, stage=stage, attempt=attempt)
+        repeat = current.get("repeat", 0)
+        (log.debug if repeat else log.info)("stage.start", chain=name, phase=phase, stage=stage, attempt=attempt)
         start = time.monotonic()
         try:
             outcome = self.pipeline.run_stage(self.ws, name, phase, stage)
@@ -122,16 +126,20 @@ class ChainQueue:
             log.exception("stage.crashed", chain=name, phase=phase, stage=stage)
             self._fail(token, name, phase, stage, f"{type(e).__name__}: {e}")
         else:
-            self._advance(token, name, phase, stage, outcome, time.monotonic() - start)
+            self._advance(token, name, phase, stage, outcome, time.monotonic() - start, repeat)
 
-    def _advance(self, token: str, name: str, phase: str, stage: str, outcome: Any, seconds: float) -> None:
-        log.info("stage.done", chain=name, phase=phase, stage=stage, seconds=round(seconds, 2),
-                 next_stage=outcome.next_stage, next_phase=outcome.next_phase)
+    def _advance(self, token: str, name: str, phase: str, stage: str, outcome: Any, seconds: float,
+                 repeat: int) -> None:
+        again = outcome.next_stage == stage and (outcome.next_phase or phase) == phase
+        (log.debug if again else log.info)("stage.done", chain=name, phase=phase, stage=stage,
+                                           seconds=round(seconds, 2), next_stage=outcome.next_stage,
+                                           next_phase=outcome.next_phase, runs=repeat + 1)
         if outcome.next_stage is None:
             if journal.update(self.ws, token, state="done", finished=ledger.now_iso()):
                 log.info("chain.done", chain=name, phase=phase)
             return
-        self.enqueue(name, outcome.next_phase or phase, outcome.next_stage, float(outcome.delay or 0.0), after=token)
+        self.enqueue(name, outcome.next_phase or phase, outcome.next_stage, float(outcome.delay or 0.0), after=token,
+                     repeat=repeat + 1 if again else 0)
 
     def _retry(self, token: str, name: str, phase: str, stage: str, attempt: int, error: Exception) -> None:
         if attempt >= self.timing.max_attempts:
