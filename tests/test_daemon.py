@@ -35,7 +35,7 @@ FULL_CHAIN = [f"chain1 {phase} {stage} {edge}" for phase in ("mini", "full") for
 
 def daemon_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]), "VOCABD_PIPELINE": "daemon_pipeline",
-           "VOCABD_DEBOUNCE_S": "0.3", "VOCABD_SETTLE_S": "0.3", "VOCABD_TICK_S": "0.1",
+           "VOCABD_DEBOUNCE_S": "0.3", "VOCABD_PAIR_WAIT_S": "0.6", "VOCABD_SETTLE_S": "0.3", "VOCABD_TICK_S": "0.1",
            "VOCABD_RETRY_DELAY_S": "0.2", "VOCABD_SHUTDOWN_S": "5", "VOCABD_LOG_CONSOLE": "0"}
     env.pop("VOCABD_HOME", None)
     return {**env, **extra}

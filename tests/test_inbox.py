@@ -196,7 +196,7 @@ def test_editor_and_download_temp_names_are_ignored(name, ignored):
 
 # --- the watcher, with a real observer ----------------------------------------------------------
 
-FAST = Timing(debounce=0.4, settle=0.5, tick=0.05, rescan=60.0)
+FAST = Timing(debounce=0.4, pair_wait=1.5, settle=0.5, tick=0.05, rescan=60.0)
 
 
 class Collector:
@@ -285,6 +285,16 @@ def test_recording_and_transcript_are_handed_over_together(watched, tmp_path):
     tone(ws.inbox / "take.wav")
     time.sleep(FAST.debounce * 0.6)
     (ws.inbox / "take.txt").write_text("the pound key", encoding="utf-8")
+    assert wait_until(lambda: collector.batches)
+    assert collector.batches == [["take.txt", "take.wav"]]
+
+
+def test_a_transcript_waits_for_its_recording_instead_of_becoming_a_jargon_list(watched):
+    ws, watcher, collector = watched
+    (ws.inbox / "take.txt").write_text("please press the pound key", encoding="utf-8")
+    time.sleep(FAST.debounce * 2)  # longer than the debounce: the copy of the audio is still on its way
+    assert collector.names() == []
+    tone(ws.inbox / "take.wav")
     assert wait_until(lambda: collector.batches)
     assert collector.batches == [["take.txt", "take.wav"]]
 

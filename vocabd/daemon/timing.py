@@ -24,6 +24,7 @@ def _env_float(name: str, default: float) -> float:
 @dataclass(frozen=True)
 class Timing:
     debounce: float = 2.0  # a file counts as complete once its size and mtime held still this long
+    pair_wait: float = 5.0  # a lone .txt or audio waits this long for its partner (a transcript, a recording)
     settle: float = 10.0  # quiet time after the last ingested file before a chain starts
     open_hold: float = 600.0  # a file still open for writing is waited for at most this long
     rescan: float = 30.0  # full inbox rescan, in case the OS dropped an event
@@ -37,6 +38,7 @@ class Timing:
         d = cls()
         return cls(
             debounce=_env_float("VOCABD_DEBOUNCE_S", d.debounce),
+            pair_wait=_env_float("VOCABD_PAIR_WAIT_S", d.pair_wait),
             settle=_env_float("VOCABD_SETTLE_S", d.settle),
             open_hold=_env_float("VOCABD_OPEN_HOLD_S", d.open_hold),
             rescan=_env_float("VOCABD_RESCAN_S", d.rescan),

@@ -4,6 +4,8 @@ Files appear before they are fully written and editors save through temporary na
 handed over only when (a) its size and mtime held still for `debounce` seconds, (b) no event touched it
 for as long, (c) no writer still has it open (inotify open/close events, Linux only; elsewhere (a) and
 (b) carry it) and (d) every entry sharing its name (a recording and its transcript) is ready too.
+A lone `.txt` or audio file waits `pair_wait` seconds: copying a transcript and its (larger) recording
+can take a while, and a transcript taken alone would be read as a jargon list.
 Moves into the inbox count as creations; a periodic rescan catches anything the OS did not report.
 """
 
@@ -23,12 +25,19 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from vocabd.daemon.inbox import group_key, inbox_entries, is_ignored
+from vocabd.audio import AUDIO_SUFFIXES
+from vocabd.daemon.inbox import TRANSCRIPT_SUFFIX, group_key, inbox_entries, is_ignored
 from vocabd.daemon.timing import Timing
 from vocabd.log import get_logger
 from vocabd.workspace import Workspace
 
 log = get_logger("vocabd.watcher")
+
+GONE = -1.0
+
+
+def is_pairable(path: Path) -> bool:
+    return path.suffix.lower() in (TRANSCRIPT_SUFFIX, *AUDIO_SUFFIXES)
 
 
 @dataclass
@@ -111,28 +120,34 @@ class InboxWatcher(FileSystemEventHandler):
     def ready(self, now: float | None = None) -> list[Path]:
         """Entries complete now, whole same-name groups only."""
         now = time.monotonic() if now is None else now
-        groups: dict[str, list[tuple[Path, bool]]] = defaultdict(list)
+        groups: dict[str, list[tuple[Path, float | None]]] = defaultdict(list)
         with self._lock:
             for path in list(self._seen):
-                state = self._entry_ready(path, self._seen[path], now)
-                if state is None:
+                quiet = self._entry_quiet(path, self._seen[path], now)
+                if quiet == GONE:
                     del self._seen[path]
                 else:
-                    groups[group_key(path)].append((path, state))
-        return sorted(p for members in groups.values() if all(ok for _, ok in members) for p, _ in members)
+                    groups[group_key(path)].append((path, quiet))
+        ready: list[Path] = []
+        for members in groups.values():
+            alone = len(members) == 1 and is_pairable(members[0][0])
+            wait = max(self.timing.debounce, self.timing.pair_wait) if alone else self.timing.debounce
+            if all(quiet is not None and quiet >= wait for _, quiet in members):
+                ready += [path for path, _ in members]
+        return sorted(ready)
 
-    def _entry_ready(self, path: Path, seen: _Seen, now: float) -> bool | None:
-        """True/False, or None when the entry is gone."""
+    def _entry_quiet(self, path: Path, seen: _Seen, now: float) -> float | None:
+        """Seconds the entry has been still and unwritten; None while a writer holds it, GONE when it left."""
         try:
             st = path.stat()
         except FileNotFoundError:
-            return None
+            return GONE
         signature = (st.st_size, st.st_mtime_ns)
         if signature != seen.signature:
             seen.signature, seen.stable_since = signature, now
-        held = seen.opened > 0 and now - seen.opened_since < self.timing.open_hold
-        quiet = min(now - seen.stable_since, now - seen.last_event)
-        return quiet >= self.timing.debounce and not held
+        if seen.opened > 0 and now - seen.opened_since < self.timing.open_hold:
+            return None
+        return min(now - seen.stable_since, now - seen.last_event)
 
     def _forget(self, paths: list[Path]) -> None:
         """Handled entries left the inbox; one that is still there (a failed move) returns at the next rescan."""
