@@ -56,6 +56,10 @@ def run_foreground(ws: Workspace, console: Console | None = None, restart: bool 
         except pipeline.StageFailed as e:
             console.print(f"[red]{e}")
             return pipeline.chain_state(ws)
+        except KeyboardInterrupt:
+            console.print(f"[yellow]stopped at {phase}/{stage}; `vocabd run --foreground` continues from there "
+                          "(a training process keeps running in the background and is picked up again)")
+            raise
         retries = 0
         if outcome.next_stage is None:
             return pipeline.chain_state(ws)
