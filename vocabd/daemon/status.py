@@ -35,10 +35,12 @@ def queue_status(ws: Workspace) -> dict[str, Any]:
         counts = {"pending": huey.pending_count(), "scheduled": huey.scheduled_count()}
         huey.storage.close()
     current = journal.cursor(ws)
+    last_chain = journal.last_chain(ws)
     failures = journal.failures(ws)
+    failed = [f for f in failures if last_chain and f.get("name") == last_chain.get("name")]
     running = 1 if current and current.get("state") == "running" else 0
-    return {**counts, "running": running, "failed": len(failures), "last_failure": failures[-1] if failures else None,
-            "current": current, "last_chain": journal.last_chain(ws)}
+    return {**counts, "running": running, "failed": len(failed),  # failed stages of the latest chain
+            "last_failure": failures[-1] if failures else None, "current": current, "last_chain": last_chain}
 
 
 def _pipeline_state(ws: Workspace) -> tuple[ModuleType | None, dict[str, Any]]:
