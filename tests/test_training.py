@@ -228,3 +228,19 @@ def test_bad_audio_fails_the_run_with_a_clear_report(ws, tiny_model, corpus, tmp
     run = ws.run_dir("bad")
     assert read_status(run).state == "failed" and "broken.wav" in read_status(run).error
     assert "broken.wav" in (run / "FAILED.md").read_text()
+
+
+def test_long_clips_get_smaller_batches():
+    import numpy as np
+
+    from vocabd.training.data import MAX_BATCH_SECONDS, Example, cut_batches
+
+    def clip(seconds: float) -> Example:
+        return Example(audio=np.zeros(int(seconds * 16000), dtype=np.float32), text="x", id=str(seconds),
+                       source="real")
+
+    ordered = [clip(1.0)] * 10 + [clip(29.0)] * 10
+    batches = cut_batches(ordered, 8)
+    assert sum(len(b) for b in batches) == 20 and all(len(b) <= 8 for b in batches)
+    assert all(len(b) * max(e.seconds for e in b) <= MAX_BATCH_SECONDS for b in batches)
+    assert len(batches[0]) == 8 and len(batches[-1]) < 8

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,11 +15,14 @@ import numpy as np
 
 from vocabd.audio import load_audio
 from vocabd.errors import VocabdError
-from vocabd.manifest import Clip, load_manifest
+from vocabd.manifest import MAX_SECONDS, Clip, load_manifest
 from vocabd.training.config import RunConfig
 
 BUCKET_BATCHES = 16  # a shuffled window of this many batches is sorted by length before it is cut
 MIN_TRAIN_CLIPS = 2
+# Padded audio per batch. Encoder attention memory grows with the square of clip length: eight 30 s clips
+# fit in a few GB, but one 73 s clip padded across a batch of eight took the 24 GB machine down.
+MAX_BATCH_SECONDS = 160.0
 
 
 @dataclass
@@ -40,11 +43,23 @@ class TrainData:
     dev: list[Example]
     replay: list[Example]  # the replay pool sampled into training batches
     replay_dev: list[Example]  # held-out general speech watched during training
+    skipped: list[str] = field(default_factory=list)  # clips left out of training, each with its reason
 
 
-def load_examples(manifest: Path, allow_outside: bool, source: str | None = None) -> list[Example]:
+def load_examples(manifest: Path, allow_outside: bool, source: str | None = None,
+                  skipped: list[str] | None = None) -> list[Example]:
+    """Every clip of the manifest; with `skipped`, clips longer than Moonshine's 30 s go there instead."""
     clips = load_manifest(Path(manifest), allow_outside=allow_outside, check_audio=False)
-    return [_example(c, source) for c in clips]
+    examples = [_example(c, source) for c in clips]
+    if skipped is None:
+        return examples
+    kept = []
+    for e in examples:
+        if e.seconds > MAX_SECONDS:
+            skipped.append(f"{manifest}: {e.id}: {e.seconds:.1f} s is longer than {MAX_SECONDS:.0f} s")
+        else:
+            kept.append(e)
+    return kept
 
 
 def _example(clip: Clip, source: str | None) -> Example:
@@ -54,7 +69,8 @@ def _example(clip: Clip, source: str | None) -> Example:
 
 def prepare_data(config: RunConfig) -> TrainData:
     """Read the manifests and carve the held-out parts (deterministic for a given seed)."""
-    train = load_examples(Path(config.train), config.allow_outside)
+    skipped: list[str] = []
+    train = load_examples(Path(config.train), config.allow_outside, skipped=skipped)
     if config.dev:
         dev = load_examples(Path(config.dev), config.allow_outside)
     else:
@@ -63,11 +79,11 @@ def prepare_data(config: RunConfig) -> TrainData:
         raise VocabdError(f"{config.train}: only {len(train)} training clip(s) after the dev split")
     replay, replay_dev = [], []
     if config.replay:
-        pool = load_examples(Path(config.replay), config.allow_outside, source="replay")
+        pool = load_examples(Path(config.replay), config.allow_outside, source="replay", skipped=skipped)
         replay_dev, replay = _take_held_out(pool, min(config.replay_dev_clips, len(pool) // 5), config.seed)
         if config.replay_ratio > 0 and not replay:
             raise VocabdError(f"{config.replay}: too few clips to replay")
-    return TrainData(train=train, dev=dev, replay=replay, replay_dev=replay_dev)
+    return TrainData(train=train, dev=dev, replay=replay, replay_dev=replay_dev, skipped=skipped)
 
 
 def split_dev(examples: list[Example], fraction: float, max_clips: int, seed: int) -> tuple[list, list]:
@@ -110,10 +126,21 @@ def epoch_batches(data: TrainData, batch_size: int, ratio: float, seed: int, epo
     batches = []
     window = batch_size * BUCKET_BATCHES
     for start in range(0, len(pool), window):
-        chunk = sorted(pool[start : start + window], key=lambda e: len(e.audio))
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+        batches += cut_batches(sorted(pool[start : start + window], key=lambda e: len(e.audio)), batch_size)
     rng.shuffle(batches)
     return batches
+
+
+def cut_batches(ordered: list[Example], batch_size: int) -> list[list[Example]]:
+    """Consecutive clips (sorted by length) into batches of `batch_size`, fewer when their padded audio
+    would pass MAX_BATCH_SECONDS."""
+    batches: list[list[Example]] = [[]]
+    for e in ordered:
+        current = batches[-1]
+        if current and (len(current) == batch_size or (len(current) + 1) * e.seconds > MAX_BATCH_SECONDS):
+            batches.append(current := [])
+        current.append(e)
+    return [b for b in batches if b]
 
 
 def batches_from(data: TrainData, batch_size: int, ratio: float, seed: int, step: int) -> Iterator[list[Example]]:

@@ -73,6 +73,8 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
     write_status(folder.root, status)
     asr = load_asr(config.model)
     data = prepare_data(config)
+    for reason in data.skipped:
+        log.warning("clip_skipped", run=folder.name, reason=reason)
     model = attach_adapter(asr.model, config)
     trainable, total = count_parameters(model)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -88,7 +90,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
         folder.append_log({"event": "start", "step": 0, "trainable_params": trainable, "total_params": total,
                            "train_clips": len(data.train), "dev_clips": len(data.dev),
                            "replay_clips": len(data.replay), "replay_dev_clips": len(data.replay_dev),
-                           "pid": os.getpid()})
+                           "skipped": data.skipped, "pid": os.getpid()})
         _evaluate_and_checkpoint(folder, config, asr, model, data, optimizer, scheduler, best, step, labels)
     else:
         folder.append_log({"event": "resume", "step": step, "pid": os.getpid()})
