@@ -171,8 +171,9 @@ def _set_aside(ws: Workspace, drop: Drop, status: str, reason: str) -> Outcome:
     for original, dest in zip(drop.files, moved):
         advice = ("nothing to do: its content is already in the workspace" if status == "duplicate"
                   else "fix it and drop it into the inbox again")
-        dest.with_name(dest.name + ".reason.txt").write_text(
-            f"{original.name}: {reason}\n\n({status} {stamp}; {advice})\n", encoding="utf-8")
+        line = reason if reason.startswith(f"{original.name}:") else f"{original.name}: {reason}"
+        dest.with_name(dest.name + ".reason.txt").write_text(f"{line}\n\n({status} {stamp}; {advice})\n",
+                                                             encoding="utf-8")
     log.warning(f"inbox.{status}", kind=drop.kind, files=[p.name for p in drop.files], reason=reason)
     return Outcome(drop, status, reason, moved)
 
@@ -302,7 +303,8 @@ def _load(path: Path, rate: int, min_s: float, max_s: float) -> np.ndarray:
         raise Rejected(f"{path.name}: {e.problem}") from e
     seconds = len(samples) / rate
     if not min_s <= seconds <= max_s:
-        raise Rejected(f"{path.name}: {seconds:.2f} s long; expected {min_s:g}-{max_s:g} s")
+        advice = f"; cut it into pieces under {max_s:g} s, each with its own transcript" if seconds > max_s else ""
+        raise Rejected(f"{path.name}: {seconds:.2f} s long; expected {min_s:g}-{max_s:g} s{advice}")
     if float(np.abs(samples).max()) < SILENCE:
         raise Rejected(f"{path.name}: audio is silent")
     return samples
