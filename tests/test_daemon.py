@@ -408,3 +408,10 @@ def test_kill_9_mid_training_with_the_real_pipeline_then_restart_finishes(tmp_pa
     assert journal.cursor(ws)["state"] == "done" and queue_size(ws) == 0
     events = [e["event"] for e in log_events(ws)]
     assert events.count("daemon.start") == 2 and events.count("chain.start") == 1
+
+
+def test_detached_start_that_fails_says_why(ws):
+    failed = vocabd(ws, "start", env=daemon_env(VOCABD_PIPELINE="no_such_pipeline_module"))
+    assert failed.returncode == 1
+    assert "exited at start" in failed.stderr and "cannot import the pipeline module no_such_pipeline_module" in failed.stderr
+    assert holder(ws) is None

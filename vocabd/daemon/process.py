@@ -146,10 +146,19 @@ def spawn_background(ws: Workspace, wait_s: float = 15.0) -> int:
         if info and info.get("pid") == proc.pid:
             return proc.pid
         if proc.poll() is not None:
-            raise VocabdError(f"the daemon exited at start (code {proc.returncode}); see {ws.log_file}")
+            last = _last_line(ws.log_file)
+            raise VocabdError(f"the daemon exited at start (code {proc.returncode}): {last} (log: {ws.log_file})")
         time.sleep(0.1)
     raise VocabdError(f"the daemon (pid {proc.pid}) did not take the workspace lock in {wait_s:.0f} s; "
                       f"see {ws.log_file}")
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "no log written"
+    return lines[-1][:300] if lines else "no log written"
 
 
 def stop_daemon(ws: Workspace, timeout: float | None = None) -> dict | None:
