@@ -415,3 +415,19 @@ def test_detached_start_that_fails_says_why(ws):
     assert failed.returncode == 1
     assert "exited at start" in failed.stderr and "cannot import the pipeline module no_such_pipeline_module" in failed.stderr
     assert holder(ws) is None
+
+
+def test_a_stage_the_queue_lost_is_enqueued_again(ws):
+    """The journal names a queued stage that never reached SQLite (a failed enqueue): revive_lost re-enqueues it."""
+    import daemon_pipeline
+    from vocabd.daemon.queue import ChainQueue
+    from vocabd.daemon.timing import Timing
+
+    queue = ChainQueue(ws, Timing(), daemon_pipeline)
+    token = journal.set_queued(ws, "c1", "mini", "mix", attempt=1, delay=0.0)
+    assert queue.counts() == {"pending": 0, "scheduled": 0}
+    assert not queue.revive_lost(grace=60.0)  # not overdue yet
+    assert queue.revive_lost(grace=0.0)
+    [task] = queue.huey.pending()
+    assert task.args[:3] == ("c1", "mini", "mix") and task.args[3] != token
+    assert not queue.revive_lost(grace=0.0)  # now it is in the queue

@@ -60,9 +60,17 @@ class Daemon:
             except Exception:  # the loop must outlive a bad state file or a pipeline bug
                 log.exception("daemon.chain_check_failed")
             if time.monotonic() - health >= HEALTH_CHECK_S:
-                self.consumer.check_worker_health()
+                self._check_health()
                 health = time.monotonic()
         self._shutdown()
+
+    def _check_health(self) -> None:
+        """Dead worker threads are replaced (Huey); a stage the queue lost is enqueued again."""
+        try:
+            self.consumer.check_worker_health()
+            self.queue.revive_lost(grace=max(60.0, self.timing.shutdown))
+        except Exception:
+            log.exception("daemon.health_check_failed")
 
     def _install_signals(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

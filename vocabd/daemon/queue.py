@@ -91,6 +91,18 @@ class ChainQueue:
         self.enqueue(current["name"], current["phase"], current["stage"], delay, current.get("attempt", 1))
         return True
 
+    def revive_lost(self, grace: float = 60.0) -> bool:
+        """While running: a stage the journal calls queued that the queue lost (an enqueue that failed, say on
+        a locked database) is enqueued again once it is `grace` seconds overdue."""
+        current = journal.cursor(self.ws)
+        if not current or current.get("state") != "queued" or time.time() < current.get("eta_epoch", 0) + grace:
+            return False
+        if current["token"] in self.queued_tokens():
+            return False
+        log.warning("stage.lost", chain=current["name"], phase=current["phase"], stage=current["stage"])
+        return bool(self.enqueue(current["name"], current["phase"], current["stage"], 0.0, current.get("attempt", 1),
+                                 after=current["token"], repeat=current.get("repeat", 0)))
+
     def queued_tokens(self) -> set[str]:
         tasks = self.huey.pending() + self.huey.scheduled()
         return {t.args[3] for t in tasks if t.name == TASK_NAME and len(t.args or ()) == 5}
