@@ -13,7 +13,6 @@ import subprocess
 import time
 from datetime import datetime, timezone
 from dataclasses import dataclass
-from pathlib import Path
 
 from vocabd.errors import VocabdError
 from vocabd.workspace import Workspace
