@@ -130,6 +130,9 @@ def test_user_transcripts_are_carriers():
     sentences = generate_sentences(TERMS, 80, seed=0, carriers=carriers)
     from_carriers = [s for s in sentences if s.text.startswith(("Please leave", "Your call"))]
     assert from_carriers and all(s.terms for s in from_carriers)
+    long_prompt = " ".join(["Press the pound key to continue."] * 12)  # a minute-long recording's transcript
+    sentences = generate_sentences(TERMS, 80, seed=0, carriers=[long_prompt, "Ok."])
+    assert all(len(s.text.split()) <= 30 for s in sentences)
 
 
 def test_heldout_sentences_use_their_own_templates_and_skip_excluded_texts():

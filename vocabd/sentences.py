@@ -86,6 +86,7 @@ STOPWORDS = set(
     "some any each every other such into".split()
 )
 
+MIN_CARRIER_WORDS, MAX_CARRIER_WORDS = 3, 30
 _SLOT = re.compile(r"\{(t|n|name|day|time)\}")
 
 
@@ -114,7 +115,7 @@ def generate_sentences(
         raise ValueError("no jargon terms to build sentences from")
     rng = random.Random(seed)
     templates = [t for t in template_split(heldout) if len(_SLOT.findall(t)) and _term_slots(t) <= len(terms)]
-    usable_carriers = [] if heldout else [c for c in dict.fromkeys(carriers) if len(_candidates(c.split())) > 0]
+    usable_carriers = [] if heldout else [c for c in dict.fromkeys(carriers) if _usable_carrier(c)]
     usage: Counter[str] = Counter()
     seen = set(exclude)
     out: list[Sentence] = []
@@ -124,7 +125,7 @@ def generate_sentences(
         use_carrier = usable_carriers and rng.random() < 0.3
         sentence = (_from_carrier(rng.choice(usable_carriers), terms, usage, rng) if use_carrier
                     else _from_template(rng.choice(templates), terms, usage, rng))
-        if sentence is None or sentence.text in seen:
+        if sentence.text in seen:
             continue
         seen.add(sentence.text)
         usage.update(sentence.terms)
@@ -180,18 +181,22 @@ def _fill(slot: str, chosen, rng: random.Random) -> tuple[str, str]:
     return rng.choice(TIMES)
 
 
+def _usable_carrier(text: str) -> bool:
+    """Sentence-length transcripts only: a minute-long prompt would make a clip past the 30 s limit."""
+    words = text.split()
+    return MIN_CARRIER_WORDS <= len(words) <= MAX_CARRIER_WORDS and bool(_candidates(words))
+
+
 def _candidates(words: list[str]) -> list[int]:
     """Positions of content words in a transcript that a term can stand in for."""
     return [i for i, w in enumerate(words)
             if (core := w.strip(".,;:!?\"'()")).isalpha() and len(core) >= 4 and core.lower() not in STOPWORDS]
 
 
-def _from_carrier(carrier: str, terms: Sequence[Term], usage: Counter[str], rng: random.Random) -> Sentence | None:
+def _from_carrier(carrier: str, terms: Sequence[Term], usage: Counter[str], rng: random.Random) -> Sentence:
     """The user's own sentence with one or two content words replaced by terms."""
     words = carrier.split()
     slots = _candidates(words)
-    if len(words) < 3 or not slots:
-        return None
     k = min(len(slots), rng.choice((1, 2)), len(terms))
     positions = sorted(rng.sample(slots, k))
     chosen = _pick_terms(terms, k, usage, rng)
