@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.tiny import speech_wav
+from tiny import speech_wav
 from vocabd.cli import main
 from vocabd.jobs.mix import MAX_REPEAT, MixError, mix, target_counts, upsample
 from vocabd.jobs.synthesize import render_sentences, synthesize, synthesize_heldout
