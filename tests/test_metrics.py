@@ -26,6 +26,10 @@ def test_raw_vs_normalized():
     ("one hundred and five", "105"),
     ("press one two three", "press 1 2 3"),
     ("two thousand twenty four", "2024"),
+    ("in fourteen sixty-two", "in 1462"),
+    ("nineteen eighty four", "1984"),
+    ("twenty twenty", "2020"),
+    ("three twenty", "3 20"),
     ("1,000 users", "1000 users"),
     ("Don't \"quote\" me!", "don't quote me"),
 ])

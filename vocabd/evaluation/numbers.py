@@ -46,7 +46,7 @@ class _Number:
         if word in SCALES:
             return self.last != "scale" or SCALES[word] > 100
         if word in TENS:
-            return self.last in ("scale",) or (self.last == "" and self.current == 0)
+            return self.last in ("scale",) or (self.last == "" and self.current == 0) or self.reads_as_year()
         value = UNITS[word]
         if self.last == "tens":
             return 0 < value < 10
@@ -62,11 +62,17 @@ class _Number:
                 self.current = 0
             self.last = "scale"
         elif word in TENS:
+            if self.reads_as_year():
+                self.current *= 100
             self.current += TENS[word]
             self.last = "tens"
         else:
             self.current += UNITS[word]
             self.last = "teen" if UNITS[word] >= 10 else "unit"
+
+    def reads_as_year(self) -> bool:
+        """ "fourteen sixty two", "nineteen eighty four": a two-digit number followed by tens."""
+        return self.total == 0 and 10 <= self.current <= 99 and self.last in ("teen", "tens", "unit")
 
     def digits(self) -> str:
         return str(self.total + self.current)
