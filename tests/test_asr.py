@@ -91,3 +91,21 @@ def test_evaluate_command_json(tiny_model, tmp_path):
     assert set(result["terms"]) == {"pound key", "PBX"} and result["terms"]["pound key"]["expected"] == 1
     assert "missing.wav" in result["skipped"][0] and ":2:" in result["skipped"][0]
     assert result["utterances"][0]["ref"] == "Press the pound key." and result["rtf"] > 0
+
+
+def test_transcribe_uses_the_workspace_active_adapter(tiny_model, tmp_path):
+    from vocabd.jobs.state import write_active
+    from vocabd.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    ws.config_file.write_text(f'[model]\nbase = "{tiny_model}"\n')
+    wav = speech_wav(tmp_path / "hi.wav", "hello there")
+    adapter = train_tiny_adapter(tiny_model, load_audio(wav), "ok PBX", ws.runs / "me" / "best")
+    write_active(ws, {"adapter_path": str(adapter)})
+
+    def run(*extra):
+        cmd = [sys.executable, "-m", "vocabd", "transcribe", str(wav), "-w", str(ws.root), *extra]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+
+    assert run() == "ok PBX"
+    assert run("--base") != "ok PBX"

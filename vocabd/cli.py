@@ -84,16 +84,32 @@ def default_model(workspace: Path | None) -> str | None:
         return None
 
 
+def active_adapter(workspace: Path | None) -> Path | None:
+    """The adapter the promotion gate made the workspace's active model (`data/active.json`), if any."""
+    from vocabd.jobs.state import read_active
+
+    try:
+        active = read_active(find_workspace(workspace)) or {}
+    except VocabdError:
+        return None
+    adapter = Path(active.get("adapter_path") or "")
+    return adapter if active.get("adapter_path") and adapter.is_dir() else None
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", "-m", default=None, help="Hub id, local folder, or 'moonshine-cpp' (offline base).")
 @click.option("--adapter", "-a", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@click.option("--base", is_flag=True, help="Ignore the workspace's active adapter: the base model alone.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @workspace_option
-def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None, batch_size: int, as_json: bool,
-               workspace: Path | None) -> None:
-    """Transcribe audio FILES (any rate, any channel count)."""
+def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None, base: bool, batch_size: int,
+               as_json: bool, workspace: Path | None) -> None:
+    """Transcribe audio FILES (any rate, any channel count).
+
+    In a workspace with a promoted adapter, that adapter is used unless --model, --adapter or --base says
+    otherwise."""
     import json
 
     from vocabd.asr.model import load_asr
@@ -101,6 +117,8 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
     from vocabd.audio import load_audio
 
     audios = [load_audio(f) for f in files]
+    if model is None and adapter is None and not base:
+        adapter = active_adapter(workspace)
     asr = load_asr(model or default_model(workspace), adapter)
     for path, text in zip(files, run(asr, audios, batch_size)):
         click.echo(json.dumps({"audio": str(path), "text": text}, ensure_ascii=False) if as_json else text)
@@ -143,110 +161,6 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         print_result(result)
-
-
-# --- daemon (vocabd/daemon/) ----------------------------------------------------------------------
-
-@main.command()
-@click.option("--foreground", is_flag=True, help="Run in this process (what launchd/systemd run); else detach.")
-@workspace_option
-def start(foreground: bool, workspace: Path | None) -> None:
-    """Start the daemon: watch inbox/ and run the training chain in the background."""
-    from vocabd.daemon.process import run_foreground, spawn_background
-
-    ws = open_ws(workspace)
-    if foreground:
-        run_foreground(ws)
-        return
-    pid = spawn_background(ws)
-    click.echo(f"vocabd daemon started (pid {pid}) for {ws.root}\n  log: {ws.log_file}\n"
-               f"  drop a jargon list (.txt), recordings (+ same-name .txt) or a voice sample into {ws.inbox}")
-
-
-@main.command()
-@workspace_option
-def stop(workspace: Path | None) -> None:
-    """Stop the daemon gracefully (a running stage is finished or re-run at the next start)."""
-    from vocabd.daemon.process import stop_daemon
-
-    ws = open_ws(workspace)
-    stopped = stop_daemon(ws)
-    click.echo(f"vocabd daemon stopped (pid {stopped.get('pid')})" if stopped else f"no daemon running for {ws.root}")
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@workspace_option
-def status(as_json: bool, workspace: Path | None) -> None:
-    """Daemon up/down, queue, chain stage and progress, active adapter, last report, untrained inbox material."""
-    import json
-
-    from vocabd.daemon.status import collect_status, render_status
-
-    state = collect_status(open_ws(workspace))
-    click.echo(json.dumps(state, indent=2, default=str) if as_json else render_status(state))
-
-
-@main.group()
-def agent() -> None:
-    """Login agent: launchd (macOS) or a systemd user unit (Linux) running the daemon at login."""
-
-
-@agent.command("install")
-@click.option("--dry-run", is_flag=True, help="Print what would be written and run.")
-@workspace_option
-def agent_install(dry_run: bool, workspace: Path | None) -> None:
-    """Install and load the login agent for this workspace."""
-    from vocabd.daemon.service import install_agent, plan_agent
-
-    plan = plan_agent(open_ws(workspace))
-    if dry_run:
-        click.echo(plan.content)
-    for line in install_agent(plan, dry_run=dry_run):
-        click.echo(line)
-
-
-@agent.command("uninstall")
-@click.option("--dry-run", is_flag=True, help="Print what would be removed and run.")
-@workspace_option
-def agent_uninstall(dry_run: bool, workspace: Path | None) -> None:
-    """Unload and remove the login agent."""
-    from vocabd.daemon.service import plan_agent, uninstall_agent
-
-    for line in uninstall_agent(plan_agent(open_ws(workspace)), dry_run=dry_run):
-        click.echo(line)
-
-
-@main.command()
-@click.option("--count", "-n", type=int, default=None, help="Clips to make (default: the phase's clip count).")
-@click.option("--phase", type=click.Choice(["mini", "full"]), default="full", show_default=True)
-@click.option("--heldout", is_flag=True, help="Write data/synthetic_eval.jsonl instead: held-out sentences and voices.")
-@workspace_option
-def synthesize(count: int | None, phase: str, heldout: bool, workspace: Path | None) -> None:
-    """Jargon sentences in the best available voice -> data/synthetic/*.wav + data/synthetic_train(_mini).jsonl."""
-    from vocabd.jobs.synthesize import summary_text, synthesize as run_synthesis, synthesize_heldout
-
-    ws = open_ws(workspace)
-    configure_logging(ws.log_file, console=True)
-    if heldout:
-        click.echo(f"held-out clips: {synthesize_heldout(ws, count or 40)}")
-        return
-    click.echo(summary_text(run_synthesis(ws, phase, count)))
-
-
-@main.command()
-@click.option("--phase", type=click.Choice(["mini", "full"]), default="full", show_default=True)
-@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="General-speech manifest to mix in (the trainer already replays train.replay; see README).")
-@click.option("--replay-ratio", type=float, default=0.0, show_default=True, help="Share of replay rows (0-1).")
-@workspace_option
-def mix(phase: str, replay: Path | None, replay_ratio: float, workspace: Path | None) -> None:
-    """Synthetic + real recordings -> data/mixed_train(_mini).jsonl; prints per-source counts and hours."""
-    from vocabd.jobs.mix import mix as run_mix, summary_text
-
-    ws = open_ws(workspace)
-    configure_logging(ws.log_file, console=True)
-    click.echo(summary_text(run_mix(ws, phase, replay=replay, replay_ratio=replay_ratio)))
 
 
 @main.command("run-experiment")
@@ -350,3 +264,107 @@ def demo(directory: Path, no_run: bool) -> None:
     if final["state"] == "failed":
         raise VocabdError(f"the demo chain stopped: see {final['failed']}")
     click.echo(f"report: {final['last_report']}")
+
+
+@main.command()
+@click.option("--count", "-n", type=int, default=None, help="Clips to make (default: the phase's clip count).")
+@click.option("--phase", type=click.Choice(["mini", "full"]), default="full", show_default=True)
+@click.option("--heldout", is_flag=True, help="Write data/synthetic_eval.jsonl instead: held-out sentences and voices.")
+@workspace_option
+def synthesize(count: int | None, phase: str, heldout: bool, workspace: Path | None) -> None:
+    """Jargon sentences in the best available voice -> data/synthetic/*.wav + data/synthetic_train(_mini).jsonl."""
+    from vocabd.jobs.synthesize import summary_text, synthesize as run_synthesis, synthesize_heldout
+
+    ws = open_ws(workspace)
+    configure_logging(ws.log_file, console=True)
+    if heldout:
+        click.echo(f"held-out clips: {synthesize_heldout(ws, count or 40)}")
+        return
+    click.echo(summary_text(run_synthesis(ws, phase, count)))
+
+
+@main.command()
+@click.option("--phase", type=click.Choice(["mini", "full"]), default="full", show_default=True)
+@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="General-speech manifest to mix in (the trainer already replays train.replay; see README).")
+@click.option("--replay-ratio", type=float, default=0.0, show_default=True, help="Share of replay rows (0-1).")
+@workspace_option
+def mix(phase: str, replay: Path | None, replay_ratio: float, workspace: Path | None) -> None:
+    """Synthetic + real recordings -> data/mixed_train(_mini).jsonl; prints per-source counts and hours."""
+    from vocabd.jobs.mix import mix as run_mix, summary_text
+
+    ws = open_ws(workspace)
+    configure_logging(ws.log_file, console=True)
+    click.echo(summary_text(run_mix(ws, phase, replay=replay, replay_ratio=replay_ratio)))
+
+
+# --- daemon (vocabd/daemon/) ----------------------------------------------------------------------
+
+@main.command()
+@click.option("--foreground", is_flag=True, help="Run in this process (what launchd/systemd run); else detach.")
+@workspace_option
+def start(foreground: bool, workspace: Path | None) -> None:
+    """Start the daemon: watch inbox/ and run the training chain in the background."""
+    from vocabd.daemon.process import run_foreground, spawn_background
+
+    ws = open_ws(workspace)
+    if foreground:
+        run_foreground(ws)
+        return
+    pid = spawn_background(ws)
+    click.echo(f"vocabd daemon started (pid {pid}) for {ws.root}\n  log: {ws.log_file}\n"
+               f"  drop a jargon list (.txt), recordings (+ same-name .txt) or a voice sample into {ws.inbox}")
+
+
+@main.command()
+@workspace_option
+def stop(workspace: Path | None) -> None:
+    """Stop the daemon gracefully (a running stage is finished or re-run at the next start)."""
+    from vocabd.daemon.process import stop_daemon
+
+    ws = open_ws(workspace)
+    stopped = stop_daemon(ws)
+    click.echo(f"vocabd daemon stopped (pid {stopped.get('pid')})" if stopped else f"no daemon running for {ws.root}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@workspace_option
+def status(as_json: bool, workspace: Path | None) -> None:
+    """Daemon up/down, queue, chain stage and progress, active adapter, last report, untrained inbox material."""
+    import json
+
+    from vocabd.daemon.status import collect_status, render_status
+
+    state = collect_status(open_ws(workspace))
+    click.echo(json.dumps(state, indent=2, default=str) if as_json else render_status(state))
+
+
+@main.group()
+def agent() -> None:
+    """Login agent: launchd (macOS) or a systemd user unit (Linux) running the daemon at login."""
+
+
+@agent.command("install")
+@click.option("--dry-run", is_flag=True, help="Print what would be written and run.")
+@workspace_option
+def agent_install(dry_run: bool, workspace: Path | None) -> None:
+    """Install and load the login agent for this workspace."""
+    from vocabd.daemon.service import install_agent, plan_agent
+
+    plan = plan_agent(open_ws(workspace))
+    if dry_run:
+        click.echo(plan.content)
+    for line in install_agent(plan, dry_run=dry_run):
+        click.echo(line)
+
+
+@agent.command("uninstall")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed and run.")
+@workspace_option
+def agent_uninstall(dry_run: bool, workspace: Path | None) -> None:
+    """Unload and remove the login agent."""
+    from vocabd.daemon.service import plan_agent, uninstall_agent
+
+    for line in uninstall_agent(plan_agent(open_ws(workspace)), dry_run=dry_run):
+        click.echo(line)
