@@ -12,13 +12,14 @@ import soundfile as sf
 
 from vocabd.tts import SynthesisError, Synthesizer, Voice, finish_audio
 
-# Two disjoint sets: held-out clips must be in voices never used for training. Variants the base model
-# understood worst (en-029, en-gb-x-gbcwmd: ~40% error on plain words, docs/benchmarks.md) are left out.
+# Two disjoint sets: held-out clips must be in voices never used for training. The variants the base model
+# understood worst (en-029, en-gb-x-gbcwmd: ~40% error on plain words) are left out, and the Scottish ones
+# (up to 50%) stay out of the held-out set, whose WER should measure the jargon (docs/benchmarks.md).
 TRAIN_VOICES = (
     "en-us", "en-us+m1", "en-us+m3", "en-us+m6", "en-us+f2", "en-us+klatt2", "en-gb+m1", "en-gb+f2", "en-gb+f4",
     "en-gb-x-rp+m7", "en-gb-scotland+m4", "en-gb-x-gbclan+f5",
 )
-HELDOUT_VOICES = ("en-us+f3", "en-us+f4", "en-gb+m3", "en-gb-x-rp+f2", "en-gb-scotland")
+HELDOUT_VOICES = ("en-us+f3", "en-us+f4", "en-gb+m3", "en-gb-x-rp+f2")
 RATES = (130, 175)  # words per minute; fast speech was the hardest to understand (piper, docs/benchmarks.md)
 
 
