@@ -60,6 +60,7 @@ def speech_wav(path: Path, text: str, voice: str = "en-us", sample_rate: int = S
     """Real speech from espeak-ng, resampled to `sample_rate`, as a WAV file."""
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
+    path.parent.mkdir(parents=True, exist_ok=True)
     raw = path.with_suffix(".espeak.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True, capture_output=True)
     audio = load_audio(raw, sample_rate)
