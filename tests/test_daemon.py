@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tiny import tiny_workspace_config
 from vocabd.daemon import journal
 from vocabd.daemon.lock import holder
 from vocabd.daemon.queue import open_huey
@@ -367,31 +368,12 @@ def test_vocabd_run_queues_a_chain_for_the_running_daemon(ws, daemons):
 
 # --- the real pipeline with a tiny model ----------------------------------------------------------
 
-TINY_CONFIG = """
-[model]
-base = "{model}"
-[mini]
-clips = 3
-max_steps = 2
-eval_interval = 1
-[full]
-clips = 4
-max_steps = 3
-eval_interval = 2
-[train]
-batch_size = 2
-warmup_steps = 1
-[synthesis]
-backend = "espeak"
-"""
-
-
 def test_kill_9_mid_training_with_the_real_pipeline_then_restart_finishes(tmp_path, tiny_model, daemons):
     from vocabd.jobs import pipeline
 
     root = tmp_path / "ws"
     root.mkdir()
-    (root / "vocabd.toml").write_text(TINY_CONFIG.format(model=tiny_model))
+    (root / "vocabd.toml").write_text(tiny_workspace_config(tiny_model))
     ws = init_workspace(root)
     real = {"VOCABD_PIPELINE": "vocabd.jobs.pipeline", "VOCABD_POLL_SECONDS": "0.3"}
     first = daemons(ws, **real)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tiny import tiny_workspace_config
 from vocabd.jobs import pipeline, state
 from vocabd.jobs.gate import decide, decide_from_results
 from vocabd.report import build_report, render_markdown, write_report
@@ -146,38 +147,12 @@ def test_pipeline_is_torch_free():
 
 # the chain with a tiny model -------------------------------------------------------------------------
 
-TINY_CONFIG = """
-[model]
-base = "{model}"
-[mini]
-clips = 3
-max_steps = 2
-eval_interval = 1
-[full]
-clips = 4
-max_steps = 3
-eval_interval = 2
-[train]
-batch_size = 2
-warmup_steps = 1
-[synthesis]
-backend = "espeak"
-"""
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
 @pytest.fixture
 def tiny_ws(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setenv("VOCABD_POLL_SECONDS", "0.3")
     root = tmp_path / "ws"
     root.mkdir()
-    (root / "vocabd.toml").write_text(TINY_CONFIG.format(model=tiny_model))
+    (root / "vocabd.toml").write_text(tiny_workspace_config(tiny_model))
     return init_workspace(root)
 
 

@@ -56,6 +56,26 @@ def build_tiny_model(dest: Path, seed: int = 0) -> Path:
     return dest
 
 
+def tiny_workspace_config(model: Path) -> str:
+    """`vocabd.toml` for a whole chain in seconds: the tiny model, a few clips and steps, espeak voices."""
+    return f"""[model]
+base = "{model}"
+[mini]
+clips = 3
+max_steps = 2
+eval_interval = 1
+[full]
+clips = 4
+max_steps = 3
+eval_interval = 2
+[train]
+batch_size = 2
+warmup_steps = 1
+[synthesis]
+backend = "espeak"
+"""
+
+
 def speech_wav(path: Path, text: str, voice: str = "en-us", sample_rate: int = SAMPLE_RATE) -> Path:
     """Real speech from espeak-ng, resampled to `sample_rate`, as a WAV file."""
     if shutil.which("espeak-ng") is None:
