@@ -11,7 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from vocabd.jobs.state import now_iso, read_json, write_json
+from vocabd.files import write_json, write_text
+from vocabd.jobs.state import now_iso, read_json
 from vocabd.log import get_logger
 from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
 
@@ -195,9 +196,7 @@ def write_report(ws: Workspace, report: dict[str, Any]) -> Path:
     plot_wer(report, run_dir / "wer.png")
     write_json(run_dir / "report.json", report)
     md = run_dir / "report.md"
-    tmp = md.with_name(".report.md.part")
-    tmp.write_text(render_markdown(report), encoding="utf-8")
-    tmp.replace(md)
+    write_text(md, render_markdown(report))
     log.info("report_written", path=str(md))
     return md
 

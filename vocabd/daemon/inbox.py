@@ -27,6 +27,7 @@ import numpy as np
 from vocabd.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio, write_wav
 from vocabd.daemon import ledger
 from vocabd.errors import AudioError
+from vocabd.files import write_text
 from vocabd.jargon import JargonError
 from vocabd.jargon import parse_jargon as validate_jargon
 from vocabd.log import get_logger
@@ -355,8 +356,5 @@ def merge_jargon(path: Path, terms: list[tuple[str, str | None]]) -> tuple[int, 
             current[written] = spoken
     lines = ["# vocabd jargon list, merged from inbox drops: one term a line, 'written | spoken' where they differ."]
     lines += [w if s is None else f"{w} | {s}" for w, s in current.items()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, "\n".join(lines) + "\n")
     return added, changed

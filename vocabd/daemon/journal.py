@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vocabd.daemon.ledger import now_iso
+from vocabd.files import write_json
 from vocabd.workspace import Workspace
 
 JOURNAL_FILE = "daemon_state.json"
@@ -53,11 +53,7 @@ def read_journal(ws: Workspace) -> dict[str, Any]:
 
 
 def _write(ws: Workspace, journal: dict[str, Any]) -> None:
-    path = journal_path(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_text(json.dumps(journal, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_json(journal_path(ws), journal)
 
 
 def cursor(ws: Workspace) -> dict[str, Any] | None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from vocabd.files import write_json
 from vocabd.workspace import Workspace
 
 STATE_FILE = "inbox_state.json"
@@ -40,11 +40,7 @@ def read_state(ws: Workspace) -> dict[str, Any]:
 
 
 def _write_state(ws: Workspace, state: dict[str, Any]) -> None:
-    path = state_path(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_text(json.dumps(state, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_json(state_path(ws), state)
 
 
 def find_hash(ws: Workspace, digest: str) -> dict[str, Any] | None:

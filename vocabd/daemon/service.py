@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 
 from vocabd.daemon.timing import Timing
 from vocabd.errors import VocabdError
+from vocabd.files import write_text
 from vocabd.workspace import Workspace
 
 LABEL = "com.vocabd.agent"
@@ -103,10 +104,7 @@ def install_agent(plan: AgentPlan, dry_run: bool = False) -> list[str]:
     done = [f"{'would write' if dry_run else 'wrote'} {plan.path}"]
     if dry_run:
         return done + [f"would run: {' '.join(c)}" for c in plan.install]
-    plan.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = plan.path.with_name(plan.path.name + ".part")
-    tmp.write_text(plan.content, encoding="utf-8")
-    tmp.replace(plan.path)
+    write_text(plan.path, plan.content)
     # the first launchctl command unloads an older copy and may fail harmlessly
     return done + [_run(c, may_fail=i == 0 and plan.kind == "launchd") for i, c in enumerate(plan.install)]
 

@@ -6,6 +6,7 @@ import traceback
 from collections import deque
 from pathlib import Path
 
+from vocabd.files import write_text
 from vocabd.jobs.state import now_iso
 from vocabd.workspace import Workspace
 
@@ -70,9 +71,7 @@ def write_failed(ws: Workspace, experiment: str, phase: str, stage: str, error: 
         "```",
         "",
     ]
-    tmp = path.with_name(".FAILED.md.part")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, "\n".join(lines))
     return path
 
 

@@ -7,13 +7,13 @@ killed mid-chain re-enqueues exactly that stage on restart. Torch-free.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from vocabd.files import write_json
 from vocabd.workspace import Workspace
 
 CHAIN_FILE = "chain.json"
@@ -43,14 +43,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (json.JSONDecodeError, UnicodeDecodeError):
         # A torn file cannot happen with write_json; a hand-edited one is treated as absent.
         return None
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic write: readers (status, a restarted daemon) never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def read_chain(ws: Workspace) -> dict[str, Any] | None:

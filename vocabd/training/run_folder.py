@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from vocabd.files import write_text
 from vocabd.training.config import RunConfig
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -56,10 +57,7 @@ class RunFolder:
 
     # config -----------------------------------------------------------------
     def write_config(self, config: RunConfig) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / ".config.json.part"
-        tmp.write_text(config.to_json(), encoding="utf-8")
-        tmp.replace(self.config_file)
+        write_text(self.config_file, config.to_json())
 
     def read_config(self) -> RunConfig:
         return RunConfig.from_file(self.config_file)

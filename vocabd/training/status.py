@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from vocabd.errors import VocabdError
+from vocabd.files import write_json
 
 STATUS_FILE = "status.json"
 LOCK_FILE = ".lock"
@@ -48,10 +49,7 @@ class RunBusyError(VocabdError):
 
 
 def write_status(run_dir: Path, status: RunStatus) -> None:
-    """Atomic write: readers never see half a file."""
-    tmp = run_dir / f".{STATUS_FILE}.part"
-    tmp.write_text(json.dumps(asdict(status), indent=2), encoding="utf-8")
-    tmp.replace(run_dir / STATUS_FILE)
+    write_json(run_dir / STATUS_FILE, asdict(status))
 
 
 def load_status(run_dir: Path) -> RunStatus | None:
