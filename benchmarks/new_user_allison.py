@@ -1,0 +1,106 @@
+"""The allison user as a new user would run vocabd: a default workspace, files dropped into inbox/.
+
+    flock /tmp/vocabd-heavy.lock .venv/bin/python benchmarks/new_user_allison.py WORKSPACE [--toml LINE ...]
+
+`vocabd init WORKSPACE` (nothing configured), then the benchmark user's training recordings copied into
+inbox/ as audio + transcript pairs and `jargon.txt` beside them, then `vocabd run --foreground`: the
+default chain through both phases. The held-out sentences (`my_voice_eval`), the safety set and the replay
+set never enter the workspace; afterwards the base model and the promoted adapter are scored on all three
+with `vocabd evaluate`. `--toml 'KEY = VALUE' --section S` lines are appended to vocabd.toml for a
+side-by-side variant (e.g. the default general-speech pool disabled). Reads ../shared/bench, copies nothing
+into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+YARDSTICKS = {
+    "primary (my_voice_eval)": BENCH / "allison" / "my_voice_eval.jsonl",
+    "safety (3 speakers)": BENCH / "safety" / "safety_eval.jsonl",
+    "replay (cathy, unseen)": BENCH / "replay" / "replay.jsonl",
+}
+VOCABD = Path(sys.executable).parent / "vocabd"
+
+
+def drop_recordings(manifest: Path, inbox: Path) -> int:
+    """Copy each clip and its transcript into the inbox as `<id>.flac` + `<id>.txt`, as a user would."""
+    count = 0
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        audio = manifest.parent / row["audio"]
+        stem = row.get("id") or audio.stem
+        (inbox / f"{stem}.txt").write_text(row["text"] + "\n", encoding="utf-8")
+        shutil.copyfile(audio, inbox / f"{stem}{audio.suffix}")
+        count += 1
+    return count
+
+
+def evaluate(root: Path, manifest: Path, adapter: Path | None) -> dict:
+    args = [str(VOCABD), "evaluate", str(manifest), "--jargon", str(root / "data" / "jargon.txt"),
+            "--allow-outside", "--json", "-w", str(root)]
+    if adapter is not None:
+        args += ["--adapter", str(adapter)]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return json.loads(out[out.index("{"):])
+
+
+def promoted_adapter(root: Path) -> Path | None:
+    active = root / "data" / "active.json"
+    if not active.is_file():
+        return None
+    record = json.loads(active.read_text(encoding="utf-8"))
+    path = record.get("adapter_path")
+    return Path(path) if path else None
+
+
+def brief(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("worst", "utterances")}
+
+
+def fmt(result: dict) -> str:
+    keys = ("clips", "wer", "wer_normalized", "term_recall", "false_alarms")
+    return "  ".join(f"{k}={result.get(k)}" for k in keys if k in result)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("--toml", action="append", default=[], help="A line appended to vocabd.toml.")
+    args = parser.parse_args()
+    root = args.workspace.resolve()
+    if root.exists():
+        shutil.rmtree(root)
+    subprocess.run([str(VOCABD), "init", str(root)], check=True)
+    if args.toml:
+        with open(root / "vocabd.toml", "a", encoding="utf-8") as toml:
+            toml.write("\n" + "\n".join(args.toml) + "\n")
+    dropped = drop_recordings(BENCH / "allison" / "my_voice_train.jsonl", root / "inbox")
+    shutil.copyfile(BENCH / "allison" / "jargon.txt", root / "inbox" / "jargon.txt")
+    print(f"workspace {root}: {dropped} recordings + jargon.txt dropped into inbox/", flush=True)
+
+    start = time.time()
+    chain = subprocess.run([str(VOCABD), "run", "--foreground", "-w", str(root)])
+    print(f"chain wall time: {time.time() - start:.0f} s (exit {chain.returncode})", flush=True)
+    adapter = promoted_adapter(root)
+    print(f"promoted adapter: {adapter}", flush=True)
+    results = {}
+    for label, manifest in YARDSTICKS.items():
+        base = evaluate(root, manifest, None)
+        tuned = evaluate(root, manifest, adapter) if adapter else None
+        results[label] = {"base": brief(base), "adapter": brief(tuned) if tuned else None}
+        print(f"{label}\n  base    {fmt(base)}\n  adapter {fmt(tuned) if tuned else '(none promoted)'}", flush=True)
+    (root / "new_user_results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
