@@ -2,7 +2,7 @@
 
 - `<stem>.txt` with no same-stem audio: a jargon list, merged into `data/jargon.txt`;
 - audio + same-stem `.txt`: a real recording and its transcript, appended to `data/my_voice_train.jsonl`
-  or `data/my_voice_eval.jsonl` by a stable split on the audio's content hash;
+  or `data/my_voice_eval.jsonl` by a stable split on the transcript (vocabd/split.py);
 - audio alone (or `voice.*`/`voice_ref.*` with a transcript): a voice sample for cloning,
   `data/voice_ref.wav` (24 kHz) + `data/voice_ref.txt`.
 Handled files move to `inbox/done/`, unusable ones to `inbox/rejected/` with `<name>.reason.txt`.
@@ -32,6 +32,7 @@ from vocabd.jargon import JargonError
 from vocabd.jargon import parse_jargon as validate_jargon
 from vocabd.log import get_logger
 from vocabd.manifest import MAX_SECONDS, MIN_SECONDS
+from vocabd.split import split_for_text
 from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
 
 log = get_logger("vocabd.inbox")
@@ -45,7 +46,6 @@ INBOX_LOCK = ".inbox.lock"
 VOICE_STEMS = ("voice", "voice_ref", "voice-ref", "voice_sample", "voice-sample")
 VOICE_RATE = 24_000  # the cloning backend's rate (DESIGN.md §6)
 VOICE_MIN_S, VOICE_MAX_S = 2.0, 30.0
-EVAL_PERCENT = 10  # share of recordings held out for the primary WER
 MAX_TRANSCRIPT_CHARS = 2000
 SILENCE = 1e-4
 MAX_AUDIO_BYTES = 200 * 1024 * 1024  # far beyond a 30 s clip in any format; refused before decoding
@@ -219,7 +219,7 @@ def _ingest_recording(ws: Workspace, drop: Drop) -> str:
     text = read_transcript(text_path)
     samples = _load(audio_path, SAMPLE_RATE, MIN_SECONDS, MAX_SECONDS)
     digest = _check_new(ws, audio_path.read_bytes())
-    split = split_for(digest)
+    split = split_for_text(text)
     stored = ws.data / RECORDINGS / f"{digest[:16]}.wav"
     write_wav(stored, samples, SAMPLE_RATE)
     manifest = ws.manifest(MY_VOICE_EVAL if split == "eval" else MY_VOICE_TRAIN)
@@ -258,11 +258,6 @@ _INGESTERS = {
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def split_for(digest: str) -> str:
-    """Stable train/eval split: the same recording always lands on the same side."""
-    return "eval" if int(digest[:8], 16) % 100 < EVAL_PERCENT else "train"
 
 
 def _check_new(ws: Workspace, data: bytes) -> str:
