@@ -294,7 +294,7 @@ def test_launchd_plist_runs_the_daemon_in_the_foreground(ws, tmp_path):
     plan = plan_agent(ws, platform="darwin", home=tmp_path / "home")
     plist = plistlib.loads(plan.content.encode())
     assert plist["Label"] == "com.vocabd.agent"
-    assert plist["ProgramArguments"][1:] == ["-m", "vocabd", "start", "--foreground", "--workspace", str(ws.root)]
+    assert plist["ProgramArguments"][1:] == ["-P", "-m", "vocabd", "start", "--foreground", "--workspace", str(ws.root)]
     assert plist["RunAtLoad"] is True and plist["KeepAlive"] == {"SuccessfulExit": False}
     assert plist["ProcessType"] == "Background" and plist["StandardErrorPath"] == str(ws.log_file)
     assert plan.path == tmp_path / "home" / "Library" / "LaunchAgents" / "com.vocabd.agent.plist"
@@ -314,7 +314,7 @@ def test_systemd_unit_install_and_uninstall(ws, tmp_path):
     home = tmp_path / "home"
     plan = plan_agent(ws, platform="linux", home=home, env={"PATH": "/usr/bin"})
     assert plan.path == home / ".config" / "systemd" / "user" / "vocabd.service"
-    assert f'ExecStart="{sys.executable}" -m vocabd start --foreground --workspace "{ws.root}"' in plan.content
+    assert f'ExecStart="{sys.executable}" -P -m vocabd start --foreground --workspace "{ws.root}"' in plan.content
     for line in ("Type=exec", "KillSignal=SIGINT", "Restart=on-failure", "WantedBy=default.target"):
         assert line in plan.content
     assert re.search(r"\{\{[A-Z_]+\}\}", plan.content) is None  # every field filled

@@ -21,7 +21,10 @@ def configure_logging(log_file: Path | None = None, console: bool = True, level:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(log_file, encoding="utf-8")
         file_handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-            processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared))
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.format_exc_info,  # the traceback as text, not `"exc_info": true`
+                        structlog.processors.JSONRenderer()],
+            foreign_pre_chain=shared))
         handlers.append(file_handler)
     if console:
         console_handler = logging.StreamHandler(sys.stderr)

@@ -16,12 +16,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vocabd.child import python_command
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
 
@@ -164,7 +164,7 @@ def runtime_transcript(wav: Path, timeout: float = 300) -> str | None:
     """
     code = "import sys, moonshine_cpp; print(moonshine_cpp.MoonshineModel().transcribe_wav(sys.argv[1]))"
     try:
-        done = subprocess.run([sys.executable, "-c", code, str(wav)], capture_output=True, text=True,
+        done = subprocess.run(python_command("-c", code, str(wav)), capture_output=True, text=True,
                               timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         log.warning("moonshine-cpp runtime did not run", error=str(e))

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
+from vocabd.child import child_env, vocabd_command
 from vocabd.daemon import journal, ledger
 from vocabd.daemon.inbox import handle
 from vocabd.daemon.lock import DaemonLock, DaemonRunning, holder
@@ -144,10 +144,10 @@ def spawn_background(ws: Workspace, wait_s: float = 15.0) -> int:
     current = holder(ws)
     if current is not None:
         raise DaemonRunning(ws, current)
-    cmd = [sys.executable, "-m", "vocabd", "start", "--foreground", "--workspace", str(ws.root)]
+    cmd = vocabd_command("start", "--foreground", "--workspace", str(ws.root))
     with open(ws.log_file, "ab") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=ws.root,
-                                start_new_session=True, env={**os.environ, CONSOLE_ENV: "0"})
+                                start_new_session=True, env=child_env(**{CONSOLE_ENV: "0"}))
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         info = holder(ws)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from vocabd.child import child_env, vocabd_command
 from vocabd.errors import VocabdError
 from vocabd.jobs.state import read_json, write_json
 from vocabd.log import get_logger
@@ -66,14 +66,14 @@ def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None) -> dict[s
     out = ws.data / "eval_cache" / f".result-{os.getpid()}-{manifest.stem}.json"
     out.unlink(missing_ok=True)
     # The workspace's manifests point into inbox/done/ (outside data/) or, when the user allowed it, outside.
-    cmd = [sys.executable, "-m", "vocabd", "evaluate", str(manifest), "--model", ws.config.model.base,
-           "--allow-outside", "--json", "--output", str(out)]
+    cmd = vocabd_command("evaluate", str(manifest), "--model", ws.config.model.base,
+                         "--allow-outside", "--json", "--output", str(out))
     if adapter is not None:
         cmd += ["--adapter", str(adapter)]
     if (jargon := jargon_file(ws)) is not None:
         cmd += ["--jargon", str(jargon)]
     log.info("evaluating", manifest=str(manifest), adapter=str(adapter or "base"))
-    env = {**os.environ, "VOCABD_HOME": str(ws.root)}
+    env = child_env(VOCABD_HOME=str(ws.root))
     done = subprocess.run(cmd, cwd=ws.root, env=env, capture_output=True, text=True, timeout=EVAL_TIMEOUT_S)
     if done.returncode < 0:
         raise EvaluationCrashed(f"evaluation of {manifest} was killed by signal {-done.returncode}")

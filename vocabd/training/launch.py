@@ -6,12 +6,12 @@ Torch-free: the daemon launches runs through this module.
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Sequence
 
+from vocabd.child import child_env, vocabd_command
 from vocabd.errors import VocabdError
 from vocabd.training.run_folder import RunFolder
 from vocabd.training.status import RunBusyError, RunStatus, is_locked, load_status, write_status
@@ -58,12 +58,12 @@ def spawn_run(ws: Workspace, name: str, args: Sequence[str]) -> int:
     if is_locked(folder.root):
         status = load_status(folder.root)
         raise RunBusyError(f"run {name} is already running (pid {status.pid if status else '?'}) in {folder.root}")
-    cmd = [sys.executable, "-m", "vocabd", "run-experiment", name, "--workspace", str(ws.root), *args]
+    cmd = vocabd_command("run-experiment", name, "--workspace", str(ws.root), *args)
     with open(folder.stdout_log, "ab") as out:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True, env=child_env())
     # a long-lived parent (the queue consumer) must reap the child, or it lingers as a zombie
     threading.Thread(target=proc.wait, daemon=True).start()
     _mark_started(folder, proc.pid)
