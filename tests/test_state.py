@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from test_daemon import daemon_env, vocabd, wait_until
+from test_daemon import daemon_env, daemons, drop_jargon, vocabd, wait_until  # noqa: F401 (fixture)
 from vocabd.daemon.lock import holder
 from vocabd.log import configure_logging, get_logger
 from vocabd.workspace import init_workspace
@@ -68,3 +68,44 @@ def test_log_exception_keeps_the_traceback_in_the_log_file(tmp_path):
     assert [e["event"] for e in events] == ["stage.crashed", "Error reading from queue"]
     for event in events:
         assert "Traceback (most recent call last)" in event["exception"] and "KeyError: 'missing'" in event["exception"]
+
+
+class Exploit:
+    """Unpickling this runs a shell command: what a crafted queue.db row would do to a pickle queue."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def plant_pickle_rows(ws) -> None:
+    import pickle
+
+    from vocabd.daemon.queue import open_huey
+
+    huey = open_huey(ws)
+    row = pickle.dumps(Exploit(ws.root / "PWNED"))
+    huey.storage.sql("insert into task (queue, data, priority) values (?, ?, 0)", ("vocabd", row), commit=True)
+    huey.storage.sql("insert into schedule (queue, data, timestamp) values (?, ?, 0)", ("vocabd", row), commit=True)
+    huey.storage.close()
+
+
+def test_a_crafted_pickle_row_in_the_queue_never_runs(ws, daemons):
+    import daemon_pipeline
+    from vocabd.daemon.queue import ChainQueue
+    from vocabd.daemon.timing import Timing
+
+    plant_pickle_rows(ws)
+    assert ChainQueue(ws, Timing(), daemon_pipeline).queued_tokens() == set()  # read, refused, skipped
+    assert vocabd(ws, "status").returncode == 0
+    daemon = daemons(ws)
+    wait_until(lambda: "dropped, never executed" in ws.log_file.read_text(), what="the daemon to drop the row")
+    drop_jargon(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="a chain through the same queue")
+    assert not (ws.root / "PWNED").exists() and daemon.proc.poll() is None
+    dropped = [json.loads(line) for line in ws.log_file.read_text().splitlines() if "never executed" in line]
+    assert "BadQueueRow" in dropped[0]["exception"]

@@ -16,6 +16,7 @@ from typing import Any
 from huey import SqliteHuey
 
 from vocabd.daemon import journal, ledger
+from vocabd.daemon.serializer import JsonSerializer
 from vocabd.daemon.timing import Timing
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
@@ -42,7 +43,7 @@ def load_pipeline() -> ModuleType:
 
 
 def open_huey(ws: Workspace) -> SqliteHuey:
-    return SqliteHuey("vocabd", filename=str(ws.queue_db), results=False, utc=True)
+    return SqliteHuey("vocabd", filename=str(ws.queue_db), results=False, utc=True, serializer=JsonSerializer())
 
 
 class ChainQueue:
