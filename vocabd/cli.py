@@ -84,6 +84,14 @@ def default_model(workspace: Path | None) -> str | None:
         return None
 
 
+def log_to_workspace(workspace: Path | None) -> None:
+    """Log into the workspace's vocabd.log when there is a workspace (library warnings land there)."""
+    try:
+        configure_logging(find_workspace(workspace).log_file, console=True)
+    except VocabdError:
+        pass
+
+
 def active_adapter(workspace: Path | None) -> Path | None:
     """The adapter the promotion gate made the workspace's active model (`data/active.json`), if any."""
     from vocabd.jobs.state import read_active
@@ -116,6 +124,7 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
     from vocabd.asr.transcribe import transcribe as run
     from vocabd.audio import load_audio
 
+    log_to_workspace(workspace)
     audios = [load_audio(f) for f in files]
     if model is None and adapter is None and not base:
         adapter = active_adapter(workspace)
@@ -147,6 +156,7 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
     from vocabd.jargon import parse_jargon
     from vocabd.manifest import read_manifest
 
+    log_to_workspace(workspace)
     clips, problems = read_manifest(manifest, allow_outside=allow_outside)
     if not clips:
         raise VocabdError(f"{manifest}: no usable clips" + "".join(f"\n  {p}" for p in problems))

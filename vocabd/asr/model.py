@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vocabd.errors import VocabdError
-from vocabd.log import get_logger
+from vocabd.log import get_logger, route_library_logging
 
 DEFAULT_MODEL = "UsefulSensors/moonshine-tiny"
 OFFLINE_MODEL = "moonshine-cpp"  # the offline base model built from the PyPI wheel
@@ -62,6 +62,7 @@ def load_asr(model: str | Path | None = None, adapter: Path | None = None, offli
     import torch
     from transformers import AutoTokenizer, MoonshineForConditionalGeneration
 
+    route_library_logging()
     path = resolve_model(str(model) if model else None, offline_fallback)
     name = display_name(model, path)
     tokenizer = AutoTokenizer.from_pretrained(path)
