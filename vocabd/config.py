@@ -62,6 +62,7 @@ class DataConfig:
 @dataclass
 class GateConfig:
     safety_margin: float = 0.005  # allowed safety-WER rise (absolute) before an adapter is kept out
+    require_safety: bool = True  # with no safety yardstick of any kind, keep the adapter out
 
 
 @dataclass

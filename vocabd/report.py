@@ -140,18 +140,27 @@ def build_report(
 
 
 def wer_table(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per set, each normalized WER with its clips, words and 95% bootstrap interval, and the
+    adapter's change measured on the same clips."""
+    from vocabd.evaluation.uncertainty import paired_change, wer_spread
+
     rows = []
     for name in ("primary", "safety"):
         pair = results.get(name)
         if not pair:
             continue
         base, adapter = pair["base"], pair["adapter"]
+        base_spread, adapter_spread = wer_spread(base), wer_spread(adapter)
         rows.append({
             "set": name, "manifest": pair["manifest"], "kind": pair.get("kind", "general speech"),
-            "clips": base.get("clips"),
+            "clips": base.get("clips"), "words": base_spread["words"],
             "base_wer": base["wer"], "adapter_wer": adapter["wer"],
             "base_wer_normalized": base["wer_normalized"], "adapter_wer_normalized": adapter["wer_normalized"],
+            "base_interval": [base_spread["low"], base_spread["high"]],
+            "adapter_interval": [adapter_spread["low"], adapter_spread["high"]],
+            "change": paired_change(base, adapter),
             "base_term_recall": base.get("term_recall"), "adapter_term_recall": adapter.get("term_recall"),
+            "base_false_alarms": base.get("false_alarms"), "adapter_false_alarms": adapter.get("false_alarms"),
         })
     return rows
 
@@ -180,8 +189,15 @@ def notes(data: dict[str, Any], results: dict[str, Any], phase: str) -> list[str
                    f"training ({voices}). It shows the jargon was learned, not how well your own voice is recognized.")
     elif results["primary"].get("kind") == "synthetic":
         out.append("No held-out real recordings: the primary WER is measured on held-out synthetic clips.")
-    if not results.get("safety"):
-        out.append("No safety set (data/safety_eval.jsonl): general speech was not checked.")
+    safety = results.get("safety")
+    if not safety:
+        out.append("No safety yardstick of any kind (no data/safety_eval.jsonl and no default general-speech pool): "
+                   "general speech was not checked, so the gate does not promote this adapter unless "
+                   "[gate] require_safety = false.")
+    elif safety.get("describe"):
+        out.append(f"Safety yardstick: {safety['describe']}")
+    if data.get("general_pool"):
+        out.append(f"General-speech pool: {data['general_pool']}")
     if phase == "mini":
         out.append("Phase 1 (mini) is a smoke test of the whole chain; only phase 2 can be promoted.")
     return out
@@ -214,15 +230,32 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["## Promotion gate", "", f"**{'PROMOTED' if gate['promote'] else 'NOT PROMOTED'}** - "
                   f"{gate['reason']}", ""]
     lines += ["## WER", "", "![WER over steps](wer.png)", "",
-              "| set | clips | base WER | adapter WER | base WER (norm.) | adapter WER (norm.) | base term recall "
-              "| adapter term recall |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "| set | clips | words | base WER | adapter WER | base WER (norm.) | adapter WER (norm.) "
+              "| change (norm., same clips) | base term recall | adapter term recall |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in report["table"]:
-        lines.append(f"| {r['set']} ({r['kind']}) | {r['clips']} | {_f(r['base_wer'])} | {_f(r['adapter_wer'])} | "
-                     f"{_f(r['base_wer_normalized'])} | {_f(r['adapter_wer_normalized'])} | "
-                     f"{_f(r['base_term_recall'], 2)} | {_f(r['adapter_term_recall'], 2)} |")
-    lines += ["", *_terms_md(report["terms"]), *_transcripts_md(report["transcripts"]),
+        lines.append(f"| {r['set']} ({r['kind']}) | {r['clips']} | {r.get('words', '-')} | {_f(r['base_wer'])} | "
+                     f"{_f(r['adapter_wer'])} | {_with_interval(r['base_wer_normalized'], r.get('base_interval'))} | "
+                     f"{_with_interval(r['adapter_wer_normalized'], r.get('adapter_interval'))} | "
+                     f"{_change(r.get('change'))} | {_f(r['base_term_recall'], 2)} | "
+                     f"{_f(r['adapter_term_recall'], 2)} |")
+    lines += ["", "Normalized WERs show their 95% bootstrap interval (clips resampled); the change is the adapter's "
+              "WER minus the base model's on the same clips, with its paired 95% interval: when that interval "
+              "includes 0 the difference is within the noise.", ""]
+    lines += [*_terms_md(report["terms"]), *_transcripts_md(report["transcripts"]),
               *_data_md(report), *_timings_md(report["timings"])]
     return "\n".join(lines) + "\n"
+
+
+def _with_interval(value: float | None, interval: list[float] | None) -> str:
+    return _f(value) if not interval else f"{_f(value)} [{_f(interval[0])}, {_f(interval[1])}]"
+
+
+def _change(change: dict[str, Any] | None) -> str:
+    if not change:
+        return "-"
+    noise = " (noise)" if change["within_noise"] else ""
+    return f"{change['change']:+.3f} [{change['low']:+.3f}, {change['high']:+.3f}]{noise}"
 
 
 def _terms_md(terms: list[dict[str, Any]]) -> list[str]:

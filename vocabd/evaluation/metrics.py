@@ -91,3 +91,46 @@ def term_stats(refs: Sequence[str], hyps: Sequence[str], terms: Sequence[str]) -
 def overall_recall(stats: dict[str, TermStats]) -> float | None:
     expected = sum(s.expected for s in stats.values())
     return sum(s.hits for s in stats.values()) / expected if expected else None
+
+
+# uncertainty -------------------------------------------------------------------------------------
+
+BOOTSTRAP_ROUNDS = 2000
+CONFIDENCE = 0.95
+
+
+def bootstrap_interval(errors: Sequence[int], words: Sequence[int], rounds: int = BOOTSTRAP_ROUNDS,
+                       seed: int = 0) -> tuple[float, float]:
+    """A 95% interval of the corpus WER, resampling whole clips (their words stay together)."""
+    import numpy as np
+
+    err, ref = np.asarray(errors, dtype=float), np.asarray(words, dtype=float)
+    if len(err) == 0:
+        return (0.0, 0.0)
+    picks = np.random.default_rng(seed).integers(0, len(err), size=(rounds, len(err)))
+    rates = err[picks].sum(axis=1) / np.maximum(ref[picks].sum(axis=1), 1.0)
+    return _quantiles(rates)
+
+
+def paired_bootstrap(base_errors: Sequence[int], adapter_errors: Sequence[int], words: Sequence[int],
+                     rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> tuple[float, float]:
+    """A 95% interval of (adapter WER - base WER) on the same clips, resampled together."""
+    import numpy as np
+
+    base, adapted = np.asarray(base_errors, dtype=float), np.asarray(adapter_errors, dtype=float)
+    ref = np.asarray(words, dtype=float)
+    if not (len(base) == len(adapted) == len(ref)):
+        raise ValueError(f"{len(base)} base, {len(adapted)} adapter and {len(ref)} word counts")
+    if len(ref) == 0:
+        return (0.0, 0.0)
+    picks = np.random.default_rng(seed).integers(0, len(ref), size=(rounds, len(ref)))
+    total = np.maximum(ref[picks].sum(axis=1), 1.0)
+    return _quantiles((adapted[picks].sum(axis=1) - base[picks].sum(axis=1)) / total)
+
+
+def _quantiles(values) -> tuple[float, float]:
+    import numpy as np
+
+    tail = (1.0 - CONFIDENCE) / 2
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    return (float(low), float(high))

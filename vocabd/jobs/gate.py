@@ -1,13 +1,19 @@
 """The promotion gate: an adapter becomes the active model only if it helps and does no harm.
 
 Compared on the normalized WER (case, punctuation and number words ignored): the raw WER also
-counts transcript-style differences, which the report shows separately.
+counts transcript-style differences, which the report shows separately. The gate is never blind:
+with no general-speech yardstick at all it keeps the adapter out unless `[gate] require_safety = false`.
+Base and adapter are compared on the same clips; the reason says when a difference is within the noise
+(its 95% paired bootstrap interval includes 0).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from vocabd.config import GateConfig
+from vocabd.evaluation.uncertainty import describe_change, paired_change
 
 
 @dataclass
@@ -19,6 +25,11 @@ class GateDecision:
     safety_base: float | None
     safety_adapter: float | None
     safety_margin: float
+    blind: bool = False  # no safety yardstick of any kind
+    false_alarms_base: int | None = None  # jargon written where general speech has none
+    false_alarms_adapter: int | None = None
+    primary_change: dict[str, Any] | None = None  # paired comparison (uncertainty.paired_change)
+    safety_change: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -27,28 +38,47 @@ class GateDecision:
 def decide(
     primary_base: float, primary_adapter: float,
     safety_base: float | None, safety_adapter: float | None, safety_margin: float,
+    require_safety: bool = True, false_alarms: tuple[int, int] | None = None,
+    primary_change: dict[str, Any] | None = None, safety_change: dict[str, Any] | None = None,
 ) -> GateDecision:
-    """Promote only if the primary WER fell and the safety WER rose by at most `safety_margin`."""
-    numbers = (primary_base, primary_adapter, safety_base, safety_adapter, safety_margin)
+    """Promote only if the primary WER fell, the safety WER rose by at most `safety_margin` and the adapter
+    wrote no more jargon into general speech than the base model did."""
+    blind = safety_base is None or safety_adapter is None
+    fa_base, fa_adapter = false_alarms if false_alarms else (None, None)
+
+    def verdict(promote: bool, reason: str) -> GateDecision:
+        return GateDecision(promote, reason, primary_base, primary_adapter, safety_base, safety_adapter,
+                            safety_margin, blind, fa_base, fa_adapter, primary_change, safety_change)
+
+    primary = f"({primary_base:.3f} -> {primary_adapter:.3f}" + (
+        f"; change {describe_change(primary_change)})" if primary_change else ")")
     if primary_adapter >= primary_base:
-        return GateDecision(False, (
-            f"kept out: the primary WER did not improve ({primary_base:.3f} -> {primary_adapter:.3f})"), *numbers)
-    if safety_base is None or safety_adapter is None:
-        return GateDecision(True, (
-            f"promoted: the primary WER improved ({primary_base:.3f} -> {primary_adapter:.3f}); "
-            "no safety set (data/safety_eval.jsonl), so general speech was not checked"), *numbers)
+        return verdict(False, f"kept out: the primary WER did not improve {primary}")
+    if blind:
+        if require_safety:
+            return verdict(False, (
+                f"kept out: no safety yardstick of any kind, so general speech could not be checked (the primary "
+                f"WER improved {primary}); set [gate] require_safety = false to promote on the primary WER alone"))
+        return verdict(True, (
+            f"promoted: the primary WER improved {primary}; NO safety yardstick, general speech was not checked "
+            "([gate] require_safety = false)"))
+    safety = f"{safety_base:.3f} -> {safety_adapter:.3f}" + (
+        f"; change {describe_change(safety_change)}" if safety_change else "")
     rise = safety_adapter - safety_base
     if rise > safety_margin:
-        return GateDecision(False, (
-            f"kept out: the safety WER rose {safety_base:.3f} -> {safety_adapter:.3f} (+{rise:.3f}), "
-            f"more than the allowed margin of {safety_margin:.3f} (gate.safety_margin)"), *numbers)
-    return GateDecision(True, (
-        f"promoted: the primary WER improved ({primary_base:.3f} -> {primary_adapter:.3f}) and the safety WER "
-        f"did not rise beyond the margin of {safety_margin:.3f} ({safety_base:.3f} -> {safety_adapter:.3f})"),
-        *numbers)
+        return verdict(False, (
+            f"kept out: the safety WER rose ({safety}), more than the allowed margin of {safety_margin:.3f} "
+            "(gate.safety_margin)"))
+    if fa_base is not None and fa_adapter is not None and fa_adapter > fa_base:
+        return verdict(False, (
+            f"kept out: the adapter writes jargon terms into general speech where the reference has none "
+            f"({fa_base} -> {fa_adapter} false alarms on the safety set)"))
+    return verdict(True, (
+        f"promoted: the primary WER improved {primary} and the safety WER did not rise beyond the margin of "
+        f"{safety_margin:.3f} ({safety})"))
 
 
-def decide_from_results(results: dict[str, Any], safety_margin: float) -> GateDecision:
+def decide_from_results(results: dict[str, Any], gate: GateConfig) -> GateDecision:
     """`results` as `evaluate_run` returns them."""
     primary = results["primary"]
     safety = results.get("safety")
@@ -56,5 +86,14 @@ def decide_from_results(results: dict[str, Any], safety_margin: float) -> GateDe
         primary["base"]["wer_normalized"], primary["adapter"]["wer_normalized"],
         safety["base"]["wer_normalized"] if safety else None,
         safety["adapter"]["wer_normalized"] if safety else None,
-        safety_margin,
+        gate.safety_margin, require_safety=gate.require_safety,
+        false_alarms=(_false_alarms(safety["base"]), _false_alarms(safety["adapter"])) if safety else None,
+        primary_change=paired_change(primary["base"], primary["adapter"]),
+        safety_change=paired_change(safety["base"], safety["adapter"]) if safety else None,
     )
+
+
+def _false_alarms(result: dict[str, Any]) -> int:
+    if "false_alarms" in result:
+        return int(result["false_alarms"])
+    return sum(int(t.get("false_alarms", 0)) for t in result.get("terms", {}).values())

@@ -245,11 +245,11 @@ def stage_evaluate(ws: Workspace, name: str, phase: str) -> StageOutcome:
         results = evaluate_run(ws, experiment)
     except EvaluationCrashed as e:
         raise TransientError(str(e)) from e
-    gate = decide_from_results(results, ws.config.gate.safety_margin) if phase == "full" else None
+    gate = decide_from_results(results, ws.config.gate) if phase == "full" else None
     report = build_report(ws, experiment, phase, results, gate.to_dict() if gate else None, _chain_so_far(ws, phase))
     path = write_report(ws, report)
     print_table(report)
-    state.update_chain(ws, name, last_report=str(path))
+    state.update_chain(ws, name, last_report=str(path), **({"gate": gate.reason} if gate else {}))
     if phase == "mini":
         return StageOutcome("synthesize", next_phase="full")
     if gate is not None and gate.promote:
@@ -329,7 +329,7 @@ def chain_state(ws: Workspace) -> dict[str, Any]:
         "updated": chain.get("updated"),
         "progress": _progress(ws, chain) if live else chain.get("progress"),
         "timings": chain.get("timings", {}), "failed": chain.get("failed"), "last_error": chain.get("last_error"),
-        "active": state.read_active(ws), "last_report": _last_report(ws),
+        "active": state.read_active(ws), "last_report": _last_report(ws), "gate": chain.get("gate"),
         "resume": [name, phase, stage] if live else None,
     }
 

@@ -1,0 +1,88 @@
+"""The promotion gate: helps and does no harm, never blind, no jargon false alarms on general speech."""
+
+from vocabd.config import GateConfig
+from vocabd.evaluation.uncertainty import paired_change, wer_spread
+from vocabd.jobs.gate import decide, decide_from_results
+
+
+def test_gate_promotes_when_primary_improves_and_safety_holds():
+    decision = decide(0.20, 0.12, 0.050, 0.054, safety_margin=0.005)
+    assert decision.promote and "promoted" in decision.reason
+
+
+def test_gate_keeps_out_when_primary_does_not_improve():
+    decision = decide(0.20, 0.20, 0.05, 0.04, safety_margin=0.005)
+    assert not decision.promote and "primary WER did not improve" in decision.reason
+
+
+def test_gate_keeps_out_when_safety_regresses_beyond_margin():
+    decision = decide(0.20, 0.10, 0.050, 0.056, safety_margin=0.005)
+    assert not decision.promote
+    assert "safety WER rose" in decision.reason and "0.005" in decision.reason
+
+
+def test_gate_margin_is_configurable():
+    assert decide(0.20, 0.10, 0.050, 0.056, safety_margin=0.01).promote
+
+
+def test_gate_is_never_blind_by_default():
+    decision = decide(0.20, 0.10, None, None, safety_margin=0.005)
+    assert not decision.promote and decision.blind
+    assert "no safety yardstick" in decision.reason and "require_safety = false" in decision.reason
+
+
+def test_gate_without_yardstick_promotes_only_when_the_user_said_so():
+    decision = decide(0.20, 0.10, None, None, safety_margin=0.005, require_safety=False)
+    assert decision.promote and decision.blind and "NO safety yardstick" in decision.reason
+
+
+def test_gate_refuses_an_adapter_that_writes_jargon_into_general_speech():
+    decision = decide(0.20, 0.10, 0.050, 0.050, safety_margin=0.005, false_alarms=(0, 2))
+    assert not decision.promote and "false alarms" in decision.reason
+    assert decide(0.20, 0.10, 0.050, 0.050, safety_margin=0.005, false_alarms=(1, 1)).promote
+
+
+def _result(refs: list[str], hyps: list[str], terms: dict | None = None) -> dict:
+    from vocabd.evaluation.metrics import wer
+
+    return {"clips": len(refs), "wer": wer(refs, hyps), "wer_normalized": wer(refs, hyps, normalized=True),
+            "terms": terms or {}, "false_alarms": sum(t["false_alarms"] for t in (terms or {}).values()),
+            "utterances": [{"audio": f"/a/{i}.wav", "ref": r, "hyp": h} for i, (r, h) in enumerate(zip(refs, hyps))]}
+
+
+REFS = [f"the train to the city leaves at {h} in the morning" for h in range(1, 41)]
+
+
+def test_results_from_a_false_alarming_adapter_are_refused():
+    general = [f"Please book a table for {n} people tonight." for n in range(2, 12)]
+    fa = {"kubectl": {"expected": 0, "hits": 0, "false_alarms": 3, "recall": None}}
+    results = {
+        "primary": {"base": _result(REFS, [r.replace("city", "sitty") for r in REFS]), "adapter": _result(REFS, REFS)},
+        "safety": {"base": _result(general, general),
+                   "adapter": _result(general, [g.replace("book", "kubectl") for g in general[:3]] + general[3:],
+                                      fa)},
+    }
+    results["safety"]["adapter"]["wer_normalized"] = results["safety"]["base"]["wer_normalized"]  # WER alone holds
+    decision = decide_from_results(results, GateConfig())
+    assert not decision.promote and "false alarms" in decision.reason
+
+
+def test_a_difference_on_a_few_clips_is_within_the_noise_and_the_reason_says_so():
+    hyps = list(REFS)
+    hyps[0] = REFS[0].replace("morning", "mourning")
+    change = paired_change(_result(REFS, hyps), _result(REFS, REFS))
+    assert change["change"] < 0 and change["within_noise"] and change["clips"] == 40
+    big = paired_change(_result(REFS, [r.replace("city", "sitty") for r in REFS]), _result(REFS, REFS))
+    assert not big["within_noise"] and big["high"] < 0
+    decision = decide_from_results({"primary": {"base": _result(REFS, hyps), "adapter": _result(REFS, REFS)},
+                                    "safety": {"base": _result(REFS, REFS), "adapter": _result(REFS, REFS)}},
+                                   GateConfig())
+    assert decision.promote and "within the noise" in decision.reason and "40 clips" in decision.reason
+
+
+def test_wer_spread_gives_clips_words_and_an_interval_around_the_wer():
+    hyps = [r.replace("city", "sitty") if i % 4 == 0 else r for i, r in enumerate(REFS)]
+    spread = wer_spread(_result(REFS, hyps))
+    assert spread["clips"] == 40 and spread["words"] == sum(len(r.split()) for r in REFS)
+    assert spread["low"] < spread["wer"] < spread["high"]
+    assert abs(spread["wer"] - 10 / spread["words"]) < 1e-9

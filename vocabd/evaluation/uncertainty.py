@@ -1,0 +1,53 @@
+"""How far to trust a WER: clips, words and a bootstrap interval, and base vs adapter on the same clips.
+
+Works on evaluation results as `vocabd evaluate --json` writes them (per-utterance ref and hyp), so cached
+results need no new fields. Normalized counts (case, punctuation, number words ignored), as the gate uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vocabd.evaluation.metrics import bootstrap_interval, paired_bootstrap, word_errors
+
+
+def clip_counts(result: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """audio -> (normalized errors, normalized reference words) for every utterance."""
+    counts = {}
+    for u in result.get("utterances", []):
+        c = word_errors(u["ref"], u["hyp"], normalized=True)
+        counts[str(u.get("audio") or u.get("id"))] = (c.errors, c.words)
+    return counts
+
+
+def wer_spread(result: dict[str, Any]) -> dict[str, Any]:
+    """{clips, words, wer, low, high}: the normalized WER with its 95% bootstrap interval."""
+    counts = list(clip_counts(result).values())
+    errors, words = [c[0] for c in counts], [c[1] for c in counts]
+    total = sum(words)
+    low, high = bootstrap_interval(errors, words)
+    return {"clips": len(counts), "words": total, "wer": sum(errors) / total if total else 0.0,
+            "low": low, "high": high}
+
+
+def paired_change(base: dict[str, Any], adapter: dict[str, Any]) -> dict[str, Any]:
+    """The adapter's normalized WER minus the base model's on the clips both scored, with its 95% interval.
+
+    `within_noise` is True when the interval includes 0: the data cannot tell the two apart.
+    """
+    before, after = clip_counts(base), clip_counts(adapter)
+    shared = [key for key in before if key in after]
+    words = [before[k][1] for k in shared]
+    base_errors, adapter_errors = [before[k][0] for k in shared], [after[k][0] for k in shared]
+    total = sum(words)
+    change = (sum(adapter_errors) - sum(base_errors)) / total if total else 0.0
+    low, high = paired_bootstrap(base_errors, adapter_errors, words)
+    return {"clips": len(shared), "words": total, "change": change, "low": low, "high": high,
+            "within_noise": low <= 0.0 <= high}
+
+
+def describe_change(change: dict[str, Any]) -> str:
+    """e.g. '-0.012 (95% interval -0.020..-0.004, 45 clips, 610 words)' plus 'within the noise' when it is."""
+    text = (f"{change['change']:+.3f} (95% interval {change['low']:+.3f}..{change['high']:+.3f}, "
+            f"{change['clips']} clips, {change['words']} words)")
+    return text + (", within the noise" if change["within_noise"] else "")
