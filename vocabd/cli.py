@@ -378,3 +378,33 @@ def agent_uninstall(dry_run: bool, workspace: Path | None) -> None:
 
     for line in uninstall_agent(plan_agent(open_ws(workspace)), dry_run=dry_run):
         click.echo(line)
+
+
+# --- using the personal model elsewhere (vocabd/export/, vocabd/serve/) ----------------------------
+
+@main.command("export")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["moonshine-cpp", "onnx", "hf"]), default="hf", show_default=True,
+              help="hf: transformers folder; onnx: encoder/decoder for onnxruntime; moonshine-cpp: that runtime's files.")
+@click.option("--adapter", "-a", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Adapter folder to merge (default: the workspace's promoted adapter).")
+@click.option("--model", "-m", default=None, help="Base model (default: the one the active adapter was trained on).")
+@click.option("--base", is_flag=True, help="Export the base model alone, without an adapter.")
+@workspace_option
+def export(out: Path, fmt: str, adapter: Path | None, model: str | None, base: bool, workspace: Path | None) -> None:
+    """Merge the adapter into the base weights and write the model to OUT (a new folder)."""
+    from vocabd.export.run import export_model
+
+    if adapter is None and not base:
+        from vocabd.asr.active import active_model
+
+        ws = open_ws(workspace)
+        active = active_model(ws)
+        if active.adapter is None:
+            raise VocabdError(f"{ws.root} has no promoted adapter yet: pass --adapter DIR, or --base for the base model")
+        adapter, model = active.adapter, model or active.base
+    elif model is None:
+        model = default_model(workspace)
+    note = export_model(out, fmt, model, adapter)
+    click.echo(f"{fmt} model written to {out}\n  base {note['base']}, adapter {note['adapter'] or 'none'}\n"
+               f"  load it with {note['load_with']}")

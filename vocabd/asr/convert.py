@@ -79,7 +79,7 @@ def _as_parameter(name: str, op_type: str, value: np.ndarray) -> np.ndarray:
     return value
 
 
-def _is_weight(source: str, value: np.ndarray) -> bool:
+def is_weight(source: str, value: np.ndarray) -> bool:
     # Folded graph constants are named after the node that made them ("/rotary_emb/Cast_1_output_0").
     return not source.startswith("/") and value.size > 1 and value.dtype == np.float32
 
@@ -90,7 +90,7 @@ def map_weights(graph: OrtGraph, prefix: str) -> dict[str, np.ndarray]:
     sources: dict[str, str] = {}
     weight_sources, placed = set(), set()
     for node, index, source, value in constant_inputs(graph):
-        if not _is_weight(source, value):
+        if not is_weight(source, value):
             continue
         weight_sources.add(source)
         name = hf_parameter_name(node.name, node.op_type, index, prefix)
@@ -190,10 +190,10 @@ def save_processor(tokenizer_bin: Path, folder: Path) -> None:
                                         do_normalize=False, return_attention_mask=True)
     Wav2Vec2Processor(feature_extractor=features, tokenizer=build_fast_tokenizer(tokenizer_bin)).save_pretrained(folder)
     features.save_pretrained(folder)  # preprocessor_config.json, for AutoFeatureExtractor and older transformers
-    _portable_tokenizer_class(folder / "tokenizer_config.json")
+    portable_tokenizer_class(folder / "tokenizer_config.json")
 
 
-def _portable_tokenizer_class(path: Path) -> None:
+def portable_tokenizer_class(path: Path) -> None:
     # transformers 5 writes its internal "TokenizersBackend"; the public name loads in 4.x and 5.x alike.
     config = json.loads(path.read_text(encoding="utf-8"))
     config["tokenizer_class"] = "PreTrainedTokenizerFast"

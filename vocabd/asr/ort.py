@@ -108,6 +108,42 @@ def read_ort(path: Path) -> OrtGraph:
     return graph
 
 
+def initializer_views(buffer: bytearray, path: Path) -> dict[str, list[np.ndarray]]:
+    """Writable uint8 views into `buffer` (an `.ort` file's bytes) of every initializer's raw data, by name.
+
+    Writing into a view patches the model in place (same size, same dtype); subgraphs are included.
+    """
+    session_type, attribute_type = _fbs()
+    if not session_type.InferenceSessionBufferHasIdentifier(buffer, 0):
+        raise OrtFormatError(path, "not an ORT format model (missing the 'ORTM' flatbuffer identifier)")
+    views: dict[str, list[np.ndarray]] = {}
+
+    def walk(graph) -> None:
+        for i in range(graph.InitializersLength()):
+            tensor = graph.Initializers(i)
+            if tensor.RawDataLength():
+                views.setdefault(tensor.Name().decode(), []).append(tensor.RawDataAsNumpy())
+        for i in range(graph.NodesLength()):
+            node = graph.Nodes(i)
+            for j in range(node.AttributesLength()):
+                if node.Attributes(j).Type() == attribute_type.GRAPH:
+                    walk(node.Attributes(j).G())
+
+    walk(session_type.GetRootAsInferenceSession(buffer, 0).Model().Graph())
+    return views
+
+
+def quantized_initializers(graph: OrtGraph) -> dict[str, tuple[str, str]]:
+    """int8 initializer name → (its scale initializer, its offset initializer), for every dequantization chain."""
+    producers = {output: node for node in graph.nodes for output in node.outputs}
+    found = {}
+    for node in graph.nodes:
+        if node.op_type == "Add" and (chain := _dequant_chain(graph, producers, node.outputs[0])):
+            cast, mul, add = chain
+            found[cast.inputs[0]] = (mul.inputs[1], add.inputs[1])
+    return found
+
+
 def _dequant_chain(graph: OrtGraph, producers: dict[str, OrtNode], value: str) -> tuple[OrtNode, ...] | None:
     """The (cast, mul, add) nodes if `value` is `Add(Mul(Cast(int8 initializer), scale), offset)`."""
     add = producers.get(value)

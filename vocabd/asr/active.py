@@ -1,0 +1,40 @@
+"""The workspace's active model: its base and the adapter the promotion gate chose (`data/active.json`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vocabd.errors import VocabdError
+from vocabd.jobs.state import active_path, read_active
+from vocabd.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    base: str  # hub id, folder or "moonshine-cpp"
+    adapter: Path | None  # None: no adapter was ever promoted
+    experiment: str | None = None
+
+
+def active_model(ws: Workspace) -> ActiveModel:
+    """What `vocabd transcribe` would use in `ws`; the adapter must be a folder inside the workspace's runs/."""
+    active = read_active(ws) or {}
+    if not active.get("adapter"):
+        return ActiveModel(base=ws.config.model.base, adapter=None)
+    adapter = (ws.root / active["adapter"]).resolve()
+    if not adapter.is_relative_to(ws.runs.resolve()):
+        raise VocabdError(f"{active_path(ws)}: adapter {active['adapter']!r} leaves the workspace's runs/ folder")
+    if not (adapter / "adapter_config.json").is_file():
+        raise VocabdError(f"{active_path(ws)}: adapter {adapter} is missing (no adapter_config.json)")
+    return ActiveModel(base=str(active.get("model") or ws.config.model.base), adapter=adapter,
+                       experiment=active.get("experiment"))
+
+
+def active_stamp(ws: Workspace) -> tuple[int, int] | None:
+    """Changes whenever data/active.json is rewritten (it is replaced atomically): (inode, mtime ns)."""
+    try:
+        info = active_path(ws).stat()
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns
