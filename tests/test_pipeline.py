@@ -16,6 +16,7 @@ from vocabd.jobs import pipeline, state
 from vocabd.jobs.gate import decide_from_results
 from vocabd.report import build_report, render_markdown, write_report
 from vocabd.workspace import init_workspace
+from vocabd.training.status import load_status
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -157,6 +158,7 @@ def test_restarted_train_stage_and_killed_training_are_recovered(tiny_ws):
     assert (phase, stage) == ("full", "synthesize")  # phase 1 passed: phase 2 is next, no human step
     chain = state.read_chain(ws)
     assert chain["resumes"] == {"mini": 1} and chain["state"] == "queued"
+    assert chain["train_pid"] == load_status(ws.run_dir(f"{name}_mini")).pid != pid  # the resume's pid is recorded
     assert pipeline.chain_state(ws)["resume"] == [name, "full", "synthesize"]
     assert (ws.run_dir(f"{name}_mini") / "report.md").is_file()
 

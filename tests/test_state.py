@@ -109,3 +109,72 @@ def test_a_crafted_pickle_row_in_the_queue_never_runs(ws, daemons):
     assert not (ws.root / "PWNED").exists() and daemon.proc.poll() is None
     dropped = [json.loads(line) for line in ws.log_file.read_text().splitlines() if "never executed" in line]
     assert "BadQueueRow" in dropped[0]["exception"]
+
+
+# --- pids from workspace files (item 4) -----------------------------------------------------------
+
+def fake_trainer(ws, run: str) -> subprocess.Popen:
+    """A process that holds the run's lock and carries the chain trainer's command line, like a real one."""
+    code = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); time.sleep(300)")
+    (ws.run_dir(run)).mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(ws.run_dir(run) / ".lock"), "-m", "vocabd",
+                             "run-experiment", run, "--workspace", str(ws.root)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def plant_chain(ws, **fields) -> None:
+    from vocabd.jobs import state
+
+    state.new_chain(ws, "adapt-old", {"jargon": True})
+    state.update_chain(ws, "adapt-old", **fields)
+
+
+def test_a_planted_pid_is_never_signalled(ws):
+    from vocabd.jobs import pipeline
+
+    (ws.data / "jargon.txt").write_text("kubectl\n")
+    bystander = subprocess.Popen(["sleep", "300"])
+    holder_of_lock = fake_trainer(ws, "adapt-old_mini")  # holds the lock, but is not the pid recorded
+    try:
+        plant_chain(ws, phase="mini", stage="poll", state="running", train_pid=bystander.pid)
+        pipeline.start_chain(ws)  # new material supersedes the old chain
+        time.sleep(0.5)
+        assert bystander.poll() is None and holder_of_lock.poll() is None
+    finally:
+        for proc in (bystander, holder_of_lock):
+            proc.kill()
+            proc.wait()
+
+
+def test_the_proven_trainer_of_a_superseded_chain_is_stopped(ws):
+    from vocabd.jobs import pipeline
+    from vocabd.training.status import is_trainer
+
+    (ws.data / "jargon.txt").write_text("kubectl\n")
+    trainer = fake_trainer(ws, "adapt-old_mini")
+    try:
+        assert is_trainer(ws.root, ws.run_dir("adapt-old_mini"), trainer.pid)
+        assert not is_trainer(ws.root, ws.run_dir("adapt-other"), trainer.pid)
+        plant_chain(ws, phase="mini", stage="poll", state="running", train_pid=trainer.pid)
+        pipeline.start_chain(ws)
+        assert trainer.wait(timeout=10) == -15  # SIGTERM
+    finally:
+        trainer.kill()
+
+
+def test_vocabd_stop_signals_only_the_daemon_holding_the_lock(ws, daemons):
+    from vocabd.daemon.lock import lock_path
+
+    daemon = daemons(ws)
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        info = json.loads(lock_path(ws).read_text())
+        lock_path(ws).write_text(json.dumps({**info, "pid": bystander.pid}))  # the lock file's text is data
+        refused = vocabd(ws, "stop")
+        assert refused.returncode == 1 and "nothing was signalled" in refused.stderr
+        assert bystander.poll() is None and daemon.proc.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -20,13 +20,14 @@ from pathlib import Path
 from vocabd.child import child_env, vocabd_command
 from vocabd.daemon import journal, ledger
 from vocabd.daemon.inbox import handle
-from vocabd.daemon.lock import DaemonLock, DaemonRunning, holder
+from vocabd.daemon.lock import DaemonLock, DaemonRunning, holder, lock_path
 from vocabd.daemon.material import new_material
 from vocabd.daemon.queue import ChainQueue, load_pipeline
 from vocabd.daemon.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.errors import VocabdError
 from vocabd.log import configure_logging, get_logger
+from vocabd.proc import is_ours
 from vocabd.workspace import Workspace
 
 log = get_logger("vocabd.daemon")
@@ -177,6 +178,9 @@ def stop_daemon(ws: Workspace, timeout: float | None = None) -> dict | None:
     pid = info.get("pid")
     if not isinstance(pid, int):
         raise VocabdError(f"the daemon for {ws.root} is starting up; try again in a moment")
+    if not is_ours(pid, lock_path(ws), ["start", "--foreground"]):
+        raise VocabdError(f"{lock_path(ws)} names pid {pid}, which is not the vocabd daemon holding that lock; "
+                          "nothing was signalled")
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:

@@ -96,14 +96,20 @@ def _new_name(ws: Workspace, old: dict[str, Any] | None) -> str:
 
 
 def _supersede(ws: Workspace, old: dict[str, Any]) -> None:
-    """New material restarts the chain; the old chain's training process is stopped."""
+    """New material restarts the chain; the old chain's training process is stopped (only when proven to
+    be that run's trainer: the recorded pid is data from the workspace, not proof)."""
+    from vocabd.training.status import is_trainer
+
     state.update_chain(ws, old["name"], state="superseded")
     pid = old.get("train_pid")
+    run_dir = ws.run_dir(experiment_name(str(old["name"]), str(old.get("phase"))))
     if pid and old.get("stage") in ("train", "poll"):
-        try:
-            os.kill(int(pid), signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if is_trainer(ws.root, run_dir, pid):
+            os.kill(pid, signal.SIGTERM)
+            log.info("training_stopped", pid=pid, run=run_dir.name)
+        else:
+            log.warning("training_not_stopped", pid=pid, run=run_dir.name,
+                        reason="the recorded pid is not this run's training process")
     log.info("chain_superseded", name=old["name"], stage=old.get("stage"))
 
 
@@ -228,6 +234,7 @@ def stage_poll(ws: Workspace, name: str, phase: str) -> StageOutcome:
     changes: dict[str, Any] = {"progress": progress}
     if result.resumed:
         changes["resumes"] = {**chain.get("resumes", {}), phase: resumes + 1}
+        changes["train_pid"] = result.pid
     state.update_chain(ws, name, **changes)
     if result.finished:
         return StageOutcome("evaluate")

@@ -30,6 +30,7 @@ class PollResult:
     max_steps: int
     eta_seconds: float | None
     resumed: bool = False
+    pid: int | None = None  # the relaunched trainer's, when resumed
 
 
 def poll_training(ws: Workspace, experiment: str, phase: str, resumes_done: int) -> PollResult:
@@ -49,14 +50,20 @@ def poll_training(ws: Workspace, experiment: str, phase: str, resumes_done: int)
         raise TrainingFailed(f"run {experiment} failed: {status.error}")
     if resumes_done >= MAX_RESUMES:
         raise TrainingFailed(f"run {experiment} {status.state} after {resumes_done} resume(s): {reason}")
-    if status.state == "stalled" and status.pid:
-        _stop(status.pid)
+    if status.state == "stalled":
+        _stop_stalled(ws, experiment, status.pid)
     log.warning("training_resumed", experiment=experiment, state=status.state, reason=reason, step=status.step)
-    launch_training(ws, experiment, phase)
-    return PollResult(False, status.step, status.max_steps, status.eta_seconds, resumed=True)
+    pid = launch_training(ws, experiment, phase)
+    return PollResult(False, status.step, status.max_steps, status.eta_seconds, resumed=True, pid=pid)
 
 
-def _stop(pid: int) -> None:
+def _stop_stalled(ws: Workspace, experiment: str, pid: int | None) -> None:
+    """SIGTERM the stalled trainer, but only a process proven to be it (status.json's pid is only data)."""
+    from vocabd.training.status import is_trainer
+
+    if not is_trainer(ws.root, ws.run_dir(experiment), pid):
+        log.warning("training_not_stopped", pid=pid, run=experiment, reason="not this run's training process")
+        return
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:

@@ -17,6 +17,7 @@ from typing import IO
 
 from vocabd.errors import VocabdError
 from vocabd.files import write_json
+from vocabd.proc import is_ours
 
 STATUS_FILE = "status.json"
 LOCK_FILE = ".lock"
@@ -101,6 +102,12 @@ def pid_alive(pid: int | None) -> bool:
         except (OSError, IndexError):
             return True
     return True
+
+
+def is_trainer(ws_root: Path, run_dir: Path, pid: object) -> bool:
+    """`pid` is this run's training process: it holds the run lock and runs this run in this workspace."""
+    return is_locked(run_dir) and is_ours(pid, Path(run_dir) / LOCK_FILE, ["run-experiment", Path(run_dir).name],
+                                          ["--workspace", str(ws_root)])
 
 
 def is_locked(run_dir: Path) -> bool:
