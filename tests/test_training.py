@@ -244,3 +244,28 @@ def test_long_clips_get_smaller_batches():
     assert sum(len(b) for b in batches) == 20 and all(len(b) <= 8 for b in batches)
     assert all(len(b) * max(e.seconds for e in b) <= MAX_BATCH_SECONDS for b in batches)
     assert len(batches[0]) == 8 and len(batches[-1]) < 8
+
+
+class _RunsCode:
+    """A pickle that would create `marker` when unpickled."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_resume_refuses_a_crafted_trainer_state(ws, tiny_model, corpus, tmp_path):
+    import torch
+
+    code, out = cli("run-experiment", "crafted", "-w", str(ws.root), "--train", str(corpus["train"]), "--model",
+                    str(tiny_model), "--max-steps", "2", *FAST[:-2], "--eval-interval", "2")
+    assert code == 0, out
+    state = ws.run_dir("crafted") / "adapters" / "step-2" / "trainer_state.pt"
+    assert set(torch.load(state, weights_only=True)) >= {"step", "optimizer", "torch_rng"}
+    marker = tmp_path / "ran"
+    torch.save({"step": 2, "optimizer": _RunsCode(marker)}, state)
+    code, out = cli("run-experiment", "crafted", "-w", str(ws.root), "--resume", "--max-steps", "4")
+    assert code == 1 and "trainer_state.pt" in out and "refused" in out
+    assert not marker.exists()

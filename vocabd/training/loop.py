@@ -240,7 +240,7 @@ def _restore(folder: RunFolder, model, optimizer, scheduler, best: Best) -> int 
         return None
     ckpt = folder.step_dir(step)
     restore_adapter(model, ckpt)
-    state = torch.load(ckpt / TRAINER_STATE, weights_only=False)
+    state = load_trainer_state(ckpt / TRAINER_STATE)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
@@ -249,6 +249,27 @@ def _restore(folder: RunFolder, model, optimizer, scheduler, best: Best) -> int 
     folder.truncate_log(step)
     log.info("resumed", run=folder.name, step=step)
     return step
+
+
+def load_trainer_state(path) -> dict:
+    """The optimizer/scheduler/RNG state of a checkpoint: plain tensors, numbers, lists and dicts only.
+
+    `weights_only=True` refuses any pickled object beyond those, so a crafted file in the run folder cannot
+    run code here."""
+    import pickle
+
+    import torch
+
+    from vocabd.errors import VocabdError
+
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        raise VocabdError(f"{path}: not a plain trainer state, refused ({str(e).splitlines()[0]})") from e
+    missing = {"step", "optimizer", "scheduler", "torch_rng", "best"} - set(state if isinstance(state, dict) else ())
+    if missing:
+        raise VocabdError(f"{path}: trainer state lacks {sorted(missing)}")
+    return state
 
 
 def _best_dev_wer(folder: RunFolder) -> float | None:
