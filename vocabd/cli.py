@@ -92,6 +92,23 @@ def log_to_workspace(workspace: Path | None) -> None:
         pass
 
 
+def take_in_inbox_for(manifest: Path | None, workspace: Path | None) -> None:
+    """Before reading a workspace manifest: ingest the inbox when that manifest is one ingest writes,
+    else say what brings the waiting files in. Manifests outside any workspace are left alone."""
+    from vocabd.ingest import note_derived_manifest, reads_ingested_material, take_in_inbox_first
+
+    if manifest is None:
+        return
+    try:
+        ws = find_workspace(workspace)
+    except VocabdError:
+        return
+    if reads_ingested_material(ws, manifest):
+        take_in_inbox_first(ws)
+    else:
+        note_derived_manifest(ws, manifest)
+
+
 def active_adapter(workspace: Path | None) -> Path | None:
     """The adapter the promotion gate made the workspace's active model (`data/active.json`), if any."""
     from vocabd.jobs.state import read_active
@@ -157,6 +174,7 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
     from vocabd.manifest import read_manifest
 
     log_to_workspace(workspace)
+    take_in_inbox_for(manifest, workspace)
     clips, problems = read_manifest(manifest, allow_outside=allow_outside)
     if not clips:
         raise VocabdError(f"{manifest}: no usable clips" + "".join(f"\n  {p}" for p in problems))
@@ -203,7 +221,11 @@ def run_experiment(name: str, train: Path | None, resume: bool, background: bool
     """Train a LoRA/DoRA adapter into runs/NAME/ (config, log.jsonl, adapters/step-N/, best/, status.json)."""
     from vocabd.training.cli_run import start_run
 
-    start_run(open_ws(workspace), name, train, flags, resume=resume, background=background)
+    ws = open_ws(workspace)
+    if not resume:
+        for manifest in (train, flags.get("dev")):
+            take_in_inbox_for(manifest, ws.root)
+    start_run(ws, name, train, flags, resume=resume, background=background)
 
 
 @main.command()
@@ -277,6 +299,25 @@ def demo(directory: Path, no_run: bool) -> None:
 
 
 @main.command()
+@workspace_option
+def ingest(workspace: Path | None) -> None:
+    """Take in what waits in inbox/ now, as the daemon would; one line per file (exit 1 if any was rejected)."""
+    from vocabd.ingest import ingest_inbox, outcome_line
+
+    ws = open_ws(workspace)
+    configure_logging(ws.log_file, console=False)
+    outcomes = ingest_inbox(ws)
+    if not outcomes:
+        click.echo(f"nothing waits in {ws.inbox}")
+    for outcome in outcomes:
+        click.echo(outcome_line(outcome))
+    if any(o.status == "done" for o in outcomes):
+        click.echo("next: `vocabd run --foreground` trains on it here (a running daemon starts a chain by itself)")
+    if any(o.status == "rejected" for o in outcomes):
+        sys.exit(1)
+
+
+@main.command()
 @click.option("--count", "-n", type=int, default=None, help="Clips to make (default: the phase's clip count).")
 @click.option("--phase", type=click.Choice(["mini", "full"]), default="full", show_default=True)
 @click.option("--heldout", is_flag=True, help="Write data/synthetic_eval.jsonl instead: held-out sentences and voices.")
@@ -285,8 +326,11 @@ def synthesize(count: int | None, phase: str, heldout: bool, workspace: Path | N
     """Jargon sentences in the best available voice -> data/synthetic/*.wav + data/synthetic_train(_mini).jsonl."""
     from vocabd.jobs.synthesize import summary_text, synthesize as run_synthesis, synthesize_heldout
 
+    from vocabd.ingest import take_in_inbox_first
+
     ws = open_ws(workspace)
     configure_logging(ws.log_file, console=True)
+    take_in_inbox_first(ws)
     if heldout:
         click.echo(f"held-out clips: {synthesize_heldout(ws, count or 40)}")
         return
@@ -303,8 +347,11 @@ def mix(phase: str, replay: Path | None, replay_ratio: float, workspace: Path | 
     """Synthetic + real recordings -> data/mixed_train(_mini).jsonl; prints per-source counts and hours."""
     from vocabd.jobs.mix import mix as run_mix, summary_text
 
+    from vocabd.ingest import take_in_inbox_first
+
     ws = open_ws(workspace)
     configure_logging(ws.log_file, console=True)
+    take_in_inbox_first(ws)
     click.echo(summary_text(run_mix(ws, phase, replay=replay, replay_ratio=replay_ratio)))
 
 

@@ -23,13 +23,10 @@ RETRY_WAIT_S = 5.0
 
 def ingest_inbox(ws: Workspace, console: Console) -> int:
     """Handle what waits in inbox/ the way the daemon would; returns how many drops were taken in."""
-    from vocabd.daemon.inbox import handle, inbox_entries
+    from vocabd import ingest
 
-    outcomes = handle(ws, inbox_entries(ws))
-    for outcome in outcomes:
-        colour = {"done": "green", "duplicate": "yellow"}.get(outcome.status, "red")
-        names = ", ".join(p.name for p in outcome.drop.files)
-        console.print(f"[{colour}]inbox {outcome.status}[/{colour}] {names}: {outcome.message}")
+    outcomes = ingest.ingest_inbox(ws)
+    ingest.print_outcomes(console, outcomes)
     return sum(o.status == "done" for o in outcomes)
 
 

@@ -80,7 +80,8 @@ def mix(ws: Workspace, phase: str, replay: Path | None = None, replay_ratio: flo
     synthetic = _valid_clips(ws, synthetic_manifest(ws, phase), "synthetic", problems)
     real = _valid_clips(ws, ws.manifest(MY_VOICE_TRAIN), "real", problems)
     if not synthetic and not real:
-        raise MixError(f"nothing to mix: no valid clips in {synthetic_manifest(ws, phase)} or {ws.manifest(MY_VOICE_TRAIN)}")
+        raise MixError(f"nothing to mix: no valid clips in {synthetic_manifest(ws, phase)} or "
+                       f"{ws.manifest(MY_VOICE_TRAIN)}; run `vocabd synthesize --phase {phase}` first")
     rng = random.Random(ws.config.mix.seed)
     n_synthetic, n_real = target_counts(len(synthetic), len(real), ratio)
     rows = {"synthetic": upsample(synthetic, n_synthetic, rng), "real": upsample(real, n_real, rng)}

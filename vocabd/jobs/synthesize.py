@@ -277,7 +277,8 @@ def workspace_terms(ws: Workspace) -> list[Term]:
     """The workspace's merged jargon list (`data/jargon.txt`, kept by the daemon)."""
     path = ws.data / JARGON_FILE
     if not path.is_file():
-        raise VocabdError(f"{path}: no jargon list yet; drop a .txt list of terms into {ws.inbox}")
+        raise VocabdError(f"{path}: no jargon list yet; drop a .txt list of terms into {ws.inbox}, "
+                          "then `vocabd ingest` (a running daemon takes it in by itself)")
     return parse_jargon(path)
 
 
