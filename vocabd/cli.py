@@ -455,3 +455,29 @@ def export(out: Path, fmt: str, adapter: Path | None, model: str | None, base: b
     note = export_model(out, fmt, model, adapter)
     click.echo(f"{fmt} model written to {out}\n  base {note['base']}, adapter {note['adapter'] or 'none'}\n"
                f"  load it with {note['load_with']}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", "-p", default=8000, show_default=True, type=int)
+@click.option("--token", envvar="VOCABD_SERVE_TOKEN", default=None,
+              help="API key clients must send as 'Authorization: Bearer TOKEN' (required off loopback; "
+                   "also $VOCABD_SERVE_TOKEN).")
+@click.option("--max-seconds", default=30.0, show_default=True, help="Longest audio accepted per request.")
+@click.option("--max-mb", default=25.0, show_default=True, help="Largest upload accepted, in MB.")
+@workspace_option
+def serve(host: str, port: int, token: str | None, max_seconds: float, max_mb: float, workspace: Path | None) -> None:
+    """An OpenAI-compatible transcription API (POST /v1/audio/transcriptions) for the workspace's active model.
+
+    A newly promoted adapter is served as soon as the gate promotes it, without a restart."""
+    from vocabd.serve.server import Limits, check_binding, make_server, serve_forever
+    from vocabd.serve.worker import ModelWorker
+
+    check_binding(host, token)
+    ws = open_ws(workspace)
+    worker = ModelWorker(ws)
+    server = make_server(worker, host, port, token, Limits(max_bytes=int(max_mb * 1024 * 1024), max_seconds=max_seconds))
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"serving {worker.model_label} from {ws.root}\n  base URL http://{shown}:{server.server_address[1]}/v1 "
+               f"(POST /v1/audio/transcriptions){'; token required' if token else ''}\n  Ctrl-C stops it", err=True)
+    serve_forever(server)

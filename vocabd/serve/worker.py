@@ -1,0 +1,109 @@
+"""One model worker: requests queue up and are transcribed one at a time; a newly promoted adapter is picked up
+between requests (data/active.json is watched), without a restart.
+
+Not batched on purpose: Moonshine's front end normalizes over the whole padded batch, so a clip padded next to
+a longer one can come out differently; a request's text must not depend on what else arrived with it."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+
+from vocabd.asr.active import ActiveModel, active_model, active_stamp
+from vocabd.errors import VocabdError
+from vocabd.log import get_logger
+from vocabd.workspace import Workspace
+
+log = get_logger("vocabd.serve")
+
+WATCH_SECONDS = 1.0  # how often an idle worker looks at data/active.json
+
+
+class Busy(Exception):
+    """The queue is full: the client should retry later."""
+
+
+@dataclass
+class Loaded:
+    active: ActiveModel
+    asr: object  # vocabd.asr.model.Asr
+
+    @property
+    def label(self) -> str:
+        return self.active.experiment or ("base" if self.active.adapter is None else str(self.active.adapter))
+
+
+class ModelWorker:
+    """Owns the model; `submit` returns a Future of the text. Start with `start()`, end with `stop()`."""
+
+    def __init__(self, ws: Workspace, queue_size: int = 32) -> None:
+        self.ws = ws
+        self.jobs: queue.Queue[tuple[np.ndarray, Future]] = queue.Queue(maxsize=queue_size)
+        self.stamp = active_stamp(ws)
+        self.loaded = self._load(active_model(ws))
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vocabd-model", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=30)
+
+    @property
+    def model_label(self) -> str:
+        return self.loaded.label
+
+    def submit(self, audio: np.ndarray) -> Future:
+        done: Future = Future()
+        try:
+            self.jobs.put_nowait((audio, done))
+        except queue.Full:
+            raise Busy(f"{self.jobs.maxsize} requests are already waiting") from None
+        return done
+
+    def _load(self, active: ActiveModel) -> Loaded:
+        from vocabd.asr.model import load_asr
+
+        started = time.monotonic()
+        asr = load_asr(active.base, active.adapter)
+        log.info("serve_model_loaded", base=active.base, adapter=str(active.adapter or ""),
+                 seconds=round(time.monotonic() - started, 1))
+        return Loaded(active, asr)
+
+    def refresh(self) -> None:
+        """Load the newly promoted adapter if data/active.json changed; keep the old model if it cannot load."""
+        stamp = active_stamp(self.ws)
+        if stamp == self.stamp:
+            return
+        self.stamp = stamp
+        try:
+            active = active_model(self.ws)
+            if active != self.loaded.active:
+                self.loaded = self._load(active)
+        except (VocabdError, OSError, ValueError) as e:
+            log.error("serve_model_not_switched", error=str(e), keeping=self.loaded.label)
+
+    def _run(self) -> None:
+        from vocabd.asr.transcribe import transcribe
+
+        while not self._stopping.is_set():
+            self.refresh()
+            try:
+                audio, done = self.jobs.get(timeout=WATCH_SECONDS)
+            except queue.Empty:
+                continue
+            loaded = self.loaded
+            try:
+                [text] = transcribe(loaded.asr, [audio], batch_size=1)
+            except Exception as e:  # one bad request must not end the server
+                log.exception("serve_transcription_failed", seconds=round(len(audio) / 16000, 2))
+                done.set_exception(e)
+                continue
+            done.set_result((text, loaded.label))
