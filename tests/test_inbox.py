@@ -136,7 +136,7 @@ BAD_INPUTS = {
     "jargon bad line": ({"terms.txt": "PBX | P B X | pbx\n"}, "more than one '|'"),
     "jargon binary": ({"terms.txt": b"PK\x03\x04\x00\x00binary"}, "binary"),
     "silent recording": ({"a.wav": lambda p: write_wav(p, np.zeros(16000, np.float32)), "a.txt": "hi"}, "silent"),
-    "recording too long": ({"a.wav": lambda p: tone(p, 31.0), "a.txt": "hi"}, "31.00 s long"),
+    "recording too long": ({"a.wav": lambda p: tone(p, 301.0), "a.txt": "hi"}, "301.00 s long"),
     "voice sample too short": ({"a.wav": lambda p: tone(p, 1.0)}, "1.00 s long; expected 2-30 s"),
     "two audio files, one transcript": ({"a.wav": tone, "a.flac": b"fLaC", "a.txt": "hi"}, "share the name 'a'"),
 }

@@ -31,6 +31,7 @@ from vocabd.files import write_text
 from vocabd.jargon import JargonError
 from vocabd.jargon import parse_jargon as validate_jargon
 from vocabd.log import get_logger
+from vocabd.longform.pending import LONG_MANIFEST, MAX_LONG_SECONDS, store_long_recording
 from vocabd.manifest import MAX_SECONDS, MIN_SECONDS
 from vocabd.split import split_for_text
 from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
@@ -217,8 +218,12 @@ def _ingest_jargon(ws: Workspace, drop: Drop) -> str:
 def _ingest_recording(ws: Workspace, drop: Drop) -> str:
     audio_path, text_path = drop.files
     text = read_transcript(text_path)
-    samples = _load(audio_path, SAMPLE_RATE, MIN_SECONDS, MAX_SECONDS)
+    samples = _load(audio_path, SAMPLE_RATE, MIN_SECONDS, MAX_LONG_SECONDS)
     digest = _check_new(ws, audio_path.read_bytes())
+    if len(samples) / SAMPLE_RATE > MAX_SECONDS:  # split into pieces by the chain (vocabd/longform/)
+        message = store_long_recording(ws, samples, text, audio_path.name, group_key(audio_path), digest)
+        ledger.record(ws, "recording", digest, [p.name for p in drop.files], f"data/{LONG_MANIFEST}", split="long")
+        return message
     split = split_for_text(text)
     stored = ws.data / RECORDINGS / f"{digest[:16]}.wav"
     write_wav(stored, samples, SAMPLE_RATE)

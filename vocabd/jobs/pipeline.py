@@ -195,6 +195,9 @@ def stage_synthesize(ws: Workspace, name: str, phase: str) -> StageOutcome:
     from vocabd.jobs.synthesize import synthesize, synthesize_heldout
     from vocabd.jobs.train import phase_config
 
+    from vocabd.longform.pending import split_pending
+
+    split_pending(ws)  # recordings over 30 s become pieces before anything reads the recordings
     result = synthesize(ws, phase, count=phase_config(ws, phase).clips)
     _store_result(ws, name, phase, "synthesize", result)
     primary, kind = primary_set(ws)

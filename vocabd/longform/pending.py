@@ -1,0 +1,107 @@
+"""Long recordings waiting to be split (light: the daemon imports this, never torch).
+
+Ingest stores a recording over 30 s as `data/recordings/long/<hash>.wav` with a row in
+`data/long_recordings.jsonl`; the chain's first stage runs the splitting worker (`python -P -m
+vocabd.longform.worker`) on those not yet split, whose outcome per recording lands in `data/long_pieces.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vocabd.audio import SAMPLE_RATE, write_wav
+from vocabd.child import child_env, python_command
+from vocabd.errors import VocabdError
+from vocabd.log import get_logger
+from vocabd.workspace import Workspace
+
+log = get_logger("vocabd.longform")
+
+LONG_MANIFEST = "long_recordings.jsonl"
+RESULTS = "long_pieces.json"
+LONG_FOLDER = "recordings/long"
+MAX_LONG_SECONDS = 300.0  # longer recordings are still refused at ingest
+SPLIT_TIMEOUT_S = 1800
+
+
+def append_row(manifest: Path, row: dict[str, Any]) -> None:
+    """Append one JSONL row unless one with the same sha256 is there already (a crash between steps)."""
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    if manifest.exists() and f'"sha256": "{row["sha256"]}"' in manifest.read_text(encoding="utf-8"):
+        return
+    with manifest.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def store_long_recording(ws: Workspace, samples: np.ndarray, text: str, origin: str, key: str, digest: str) -> str:
+    """Keep a recording over 30 s for splitting; returns the ingest message."""
+    stored = ws.data / LONG_FOLDER / f"{digest[:16]}.wav"
+    write_wav(stored, samples, SAMPLE_RATE)
+    seconds = round(len(samples) / SAMPLE_RATE, 3)
+    append_row(ws.data / LONG_MANIFEST, {"audio": f"{LONG_FOLDER}/{stored.name}", "text": text, "duration": seconds,
+                                         "id": f"{key}-{digest[:8]}", "origin": origin, "sha256": digest})
+    return f"long recording ({seconds:.1f} s) -> {LONG_MANIFEST}: split into pieces under 30 s at the next chain"
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            log.warning("long_recordings_bad_line", file=str(path), line=line[:80])
+    return rows
+
+
+def read_results(ws: Workspace) -> dict[str, Any]:
+    try:
+        return json.loads((ws.data / RESULTS).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def pending(ws: Workspace) -> list[dict[str, Any]]:
+    done = read_results(ws)
+    return [row for row in read_rows(ws.data / LONG_MANIFEST) if row.get("sha256") not in done]
+
+
+def split_pending(ws: Workspace) -> dict[str, Any] | None:
+    """Run the splitting worker when long recordings wait; None when none do. A failed worker is logged and
+    its recordings stay pending for the next chain (the chain goes on without them)."""
+    waiting = pending(ws)
+    if not waiting:
+        return None
+    log.info("long_recordings_splitting", recordings=len(waiting))
+    command = python_command("-m", "vocabd.longform.worker", str(ws.root))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=SPLIT_TIMEOUT_S, env=child_env(),
+                              cwd=ws.root, check=False)
+    except subprocess.TimeoutExpired:
+        log.error("long_recordings_split_timeout", seconds=SPLIT_TIMEOUT_S)
+        return {"error": f"splitting took over {SPLIT_TIMEOUT_S} s"}
+    if done.returncode != 0:
+        log.error("long_recordings_split_failed", returncode=done.returncode, stderr=done.stderr[-1000:])
+        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+    results = read_results(ws)
+    summary = {row["sha256"]: results.get(row["sha256"]) for row in waiting}
+    log.info("long_recordings_split", kept=sum(len(r["kept"]) for r in summary.values() if r),
+             left_out=sum(len(r["left_out"]) for r in summary.values() if r))
+    return summary
+
+
+def require_workspace_file(ws: Workspace, relative: str) -> Path:
+    """A path from a workspace manifest that must stay inside data/ (no symlink out)."""
+    path = (ws.data / relative).resolve()
+    if not path.is_relative_to(ws.data.resolve()):
+        raise VocabdError(f"{ws.data / LONG_MANIFEST}: {relative!r} leaves the workspace's data/ folder")
+    return path
