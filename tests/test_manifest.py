@@ -6,6 +6,7 @@ import soundfile as sf
 
 from tiny import tone
 from vocabd.audio import SAMPLE_RATE, load_audio
+from vocabd.errors import VocabdError
 from vocabd.manifest import Clip, ManifestError, load_manifest, read_manifest, write_manifest
 
 
@@ -83,3 +84,28 @@ def test_write_read_round_trip_keeps_extra_keys(folder):
     assert row["audio"] == "../audio/good.wav" and row["backend"] == "piper"
     (back,), problems = read_manifest(out, root=folder)
     assert not problems and back.audio == clip.audio and back.extra == {"backend": "piper"} and back.text == clip.text
+
+
+def test_a_link_that_leaves_the_folder_is_refused_unless_allowed(folder):
+    outside = folder.parent / "elsewhere.wav"
+    sf.write(outside, tone(1.0), SAMPLE_RATE)
+    (folder / "audio/inside-looking.wav").symlink_to(outside)
+    path = write_rows(folder / "m.jsonl", [{"audio": "audio/inside-looking.wav", "text": "x"}])
+    clips, [problem] = read_manifest(path)
+    assert clips == [] and "leaves" in problem.message and "symbolic link" in problem.message
+    clips, problems = read_manifest(path, allow_outside=True)
+    assert len(clips) == 1 and not problems
+
+
+def test_a_manifest_that_is_not_utf8_is_a_clear_error(folder):
+    import subprocess
+    import sys
+
+    path = folder / "latin1.jsonl"
+    path.write_bytes(json.dumps({"audio": "audio/good.wav", "text": "café"}, ensure_ascii=False).encode("latin-1"))
+    with pytest.raises(VocabdError, match=r"latin1\.jsonl:1: not UTF-8"):
+        read_manifest(path)
+    result = subprocess.run([sys.executable, "-m", "vocabd", "evaluate", str(path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1 and "latin1.jsonl:1: not UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from vocabd.audio import load_audio, SAMPLE_RATE
+from vocabd.audio import SAMPLE_RATE, AudioTooLong, load_audio
 from vocabd.errors import AudioError, VocabdError
 
 MIN_SECONDS = 0.1
@@ -61,7 +61,7 @@ def read_manifest(
     root = (root or path.parent).resolve()
     clips: list[Clip] = []
     problems: list[Problem] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -69,6 +69,16 @@ def read_manifest(
         except _RowError as e:
             problems.append(Problem(path, number, str(e)))
     return clips, problems
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise VocabdError(f"{path}:{line}: not UTF-8 text (byte {e.start}); a manifest is UTF-8 JSONL, "
+                          "one clip a line") from None
 
 
 def load_manifest(path: Path, root: Path | None = None, allow_outside: bool = False, check_audio: bool = True) -> list[Clip]:
@@ -97,8 +107,9 @@ def _parse_row(line: str, base: Path, root: Path, allow_outside: bool, check_aud
     if not isinstance(text, str) or not text.strip():
         raise _RowError(f"{raw_audio}: empty or missing 'text'")
     audio = Path(os.path.normpath(base / raw_audio))
-    if not allow_outside and not audio.is_relative_to(root):
-        raise _RowError(f"{raw_audio}: path leaves {root} (allow it with allow_outside)")
+    if not allow_outside and not audio.resolve().is_relative_to(root):  # resolved: a link may lead out
+        how = "through a symbolic link " if audio.is_relative_to(root) else ""
+        raise _RowError(f"{raw_audio}: path leaves {root} {how}(allow it with allow_outside)")
     duration = row.pop("duration", None)
     if check_audio:
         duration = _check_audio(audio, raw_audio)
@@ -117,7 +128,10 @@ def _parse_row(line: str, base: Path, root: Path, allow_outside: bool, check_aud
 
 def _check_audio(audio: Path, raw: str) -> float:
     try:
-        samples = load_audio(audio)
+        samples = load_audio(audio, max_seconds=MAX_SECONDS)  # the length from the header, before decoding
+    except AudioTooLong as e:
+        shown = f"over {MAX_SECONDS:g}" if e.at_least else f"{e.seconds:.2f}"
+        raise _RowError(f"{raw}: duration {shown} s is outside {MIN_SECONDS}-{MAX_SECONDS} s") from e
     except AudioError as e:
         raise _RowError(f"{raw}: {e.problem}") from e
     seconds = len(samples) / SAMPLE_RATE
