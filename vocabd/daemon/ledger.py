@@ -43,10 +43,10 @@ def _write_state(ws: Workspace, state: dict[str, Any]) -> None:
     write_json(state_path(ws), state)
 
 
-def find_hash(ws: Workspace, digest: str) -> dict[str, Any] | None:
-    """The ledger item already ingested with this content hash, if any."""
+def find_hash(ws: Workspace, digest: str, kind: str | None = None) -> dict[str, Any] | None:
+    """The ledger item already ingested with this content hash (in the role `kind`, when given), if any."""
     for item in read_state(ws)["items"]:
-        if item.get("hash") == digest:
+        if item.get("hash") == digest and kind in (None, item.get("kind")):
             return item
     return None
 

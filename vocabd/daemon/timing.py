@@ -27,6 +27,7 @@ class Timing:
     pair_wait: float = 5.0  # a lone .txt or audio waits this long for its partner (a transcript, a recording)
     settle: float = 10.0  # quiet time after the last ingested file before a chain starts
     open_hold: float = 600.0  # a file still open for writing is waited for at most this long
+    incomplete_hold: float = 60.0  # a WAV/FLAC holding less than its header declares waits at most this long
     rescan: float = 30.0  # full inbox rescan, in case the OS dropped an event
     tick: float = 0.5  # daemon main-loop and debounce check period
     shutdown: float = 15.0  # graceful stop: wait this long for a running stage before leaving it to restart
@@ -41,6 +42,7 @@ class Timing:
             pair_wait=_env_float("VOCABD_PAIR_WAIT_S", d.pair_wait),
             settle=_env_float("VOCABD_SETTLE_S", d.settle),
             open_hold=_env_float("VOCABD_OPEN_HOLD_S", d.open_hold),
+            incomplete_hold=_env_float("VOCABD_INCOMPLETE_HOLD_S", d.incomplete_hold),
             rescan=_env_float("VOCABD_RESCAN_S", d.rescan),
             tick=max(0.05, _env_float("VOCABD_TICK_S", d.tick)),
             shutdown=_env_float("VOCABD_SHUTDOWN_S", d.shutdown),

@@ -3,7 +3,11 @@
 Files appear before they are fully written and editors save through temporary names, so an entry is
 handed over only when (a) its size and mtime held still for `debounce` seconds, (b) no event touched it
 for as long, (c) no writer still has it open (inotify open/close events, Linux only; elsewhere (a) and
-(b) carry it) and (d) every entry sharing its name (a recording and its transcript) is ready too.
+(b) carry it), (d) a WAV or FLAC holds as much audio as its header declares (a copy in progress or a
+truncated file waits up to `incomplete_hold` seconds, then goes to the inbox rules, which refuse it)
+and (e) every entry sharing its name (a recording and its transcript) is ready too.
+Entries are looked at with `lstat`: a link (dangling or not) is handed over like any entry, and the
+inbox rules set it aside unread.
 A lone `.txt` or audio file waits `pair_wait` seconds: copying a transcript and its (larger) recording
 can take a while, and a transcript taken alone would be read as a jargon list.
 Moves into the inbox count as creations; a periodic rescan catches anything the OS did not report.
@@ -11,6 +15,7 @@ Moves into the inbox count as creations; a periodic rescan catches anything the 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import defaultdict
@@ -25,15 +30,18 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from vocabd.audio import AUDIO_SUFFIXES
-from vocabd.daemon.inbox import TRANSCRIPT_SUFFIX, group_key, inbox_entries, is_ignored
+from vocabd.audio import AUDIO_SUFFIXES, declared_length
+from vocabd.daemon.inbox import DONE, REJECTED, TRANSCRIPT_SUFFIX, group_key, inbox_entries, is_ignored, shown
 from vocabd.daemon.timing import Timing
+from vocabd.errors import VocabdError
+from vocabd.files import UnsafePath, open_regular, real_folder
 from vocabd.log import get_logger
 from vocabd.workspace import Workspace
 
 log = get_logger("vocabd.watcher")
 
 GONE = -1.0
+DECLARING = (".wav", ".flac")  # formats whose header says how long they are
 
 
 def is_pairable(path: Path) -> bool:
@@ -47,6 +55,7 @@ class _Seen:
     last_event: float = 0.0
     opened: int = 0  # open-for-write count from inotify
     opened_since: float = field(default=0.0)
+    declared: tuple[tuple[int, int], str] | None = None  # (signature, declared_length state) last seen
 
 
 class InboxWatcher(FileSystemEventHandler):
@@ -62,7 +71,11 @@ class InboxWatcher(FileSystemEventHandler):
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.inbox.mkdir(parents=True, exist_ok=True)
+        try:
+            for folder in (self.ws.inbox, self.ws.inbox / DONE, self.ws.inbox / REJECTED):
+                real_folder(self.ws.root, folder)
+        except UnsafePath as e:
+            raise VocabdError(f"cannot watch the inbox: {e}") from e
         try:
             self._observer.schedule(self, str(self.inbox), recursive=False)
             self._observer.start()
@@ -112,8 +125,8 @@ class InboxWatcher(FileSystemEventHandler):
     def rescan(self) -> None:
         now = time.monotonic()
         with self._lock:
-            for path in inbox_entries(self.ws):
-                self._seen.setdefault(path.resolve(), _Seen(stable_since=now, last_event=now))
+            for path in inbox_entries(self.ws):  # by name: resolving would follow a link out of the inbox
+                self._seen.setdefault(self.inbox / path.name, _Seen(stable_since=now, last_event=now))
 
     # --- readiness ---------------------------------------------------------------------------------
 
@@ -132,14 +145,36 @@ class InboxWatcher(FileSystemEventHandler):
         for members in groups.values():
             alone = len(members) == 1 and is_pairable(members[0][0])
             wait = max(self.timing.debounce, self.timing.pair_wait) if alone else self.timing.debounce
-            if all(quiet is not None and quiet >= wait for _, quiet in members):
+            if all(quiet is not None and quiet >= wait and self._complete(path, quiet) for path, quiet in members):
                 ready += [path for path, _ in members]
         return sorted(ready)
+
+    def _complete(self, path: Path, quiet: float) -> bool:
+        """A WAV/FLAC holds what its header declares; one that does not waits (`incomplete_hold` at most)."""
+        if path.suffix.lower() not in DECLARING or quiet >= self.timing.incomplete_hold:
+            return True
+        with self._lock:
+            seen = self._seen.get(path)
+            if seen is None or seen.signature is None:
+                return True
+            if seen.declared is None or seen.declared[0] != seen.signature:
+                seen.declared = (seen.signature, self._declared_state(path))
+                if seen.declared[1] != "complete":
+                    log.info("inbox.waiting_incomplete", file=shown(path.name), header=seen.declared[1])
+            return seen.declared[1] == "complete"
+
+    @staticmethod
+    def _declared_state(path: Path) -> str:
+        try:
+            with open_regular(path) as f:
+                return declared_length(f).state
+        except (OSError, VocabdError):  # a link or a vanished file: the inbox rules deal with it
+            return "complete"
 
     def _entry_quiet(self, path: Path, seen: _Seen, now: float) -> float | None:
         """Seconds the entry has been still and unwritten; None while a writer holds it, GONE when it left."""
         try:
-            st = path.stat()
+            st = os.lstat(path)
         except FileNotFoundError:
             return GONE
         signature = (st.st_size, st.st_mtime_ns)
@@ -167,5 +202,5 @@ class InboxWatcher(FileSystemEventHandler):
             try:
                 self.on_ready(ready)
             except Exception:
-                log.exception("watcher.handler_failed", files=[p.name for p in ready])
+                log.exception("watcher.handler_failed", files=[shown(p.name) for p in ready])
             self._forget(ready)

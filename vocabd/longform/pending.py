@@ -18,6 +18,7 @@ import numpy as np
 from vocabd.audio import SAMPLE_RATE, write_wav
 from vocabd.child import child_env, python_command
 from vocabd.errors import VocabdError
+from vocabd.files import open_append
 from vocabd.log import get_logger
 from vocabd.workspace import Workspace
 
@@ -35,8 +36,8 @@ def append_row(manifest: Path, row: dict[str, Any]) -> None:
     manifest.parent.mkdir(parents=True, exist_ok=True)
     if manifest.exists() and f'"sha256": "{row["sha256"]}"' in manifest.read_text(encoding="utf-8"):
         return
-    with manifest.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with open_append(manifest) as f:  # never through a link planted at its name
+        f.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
 
