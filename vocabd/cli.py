@@ -76,6 +76,23 @@ def init(directory: Path | None) -> None:
     click.echo(f"workspace ready: {ws.root}\n  drop a jargon list (.txt) and voice samples into {ws.inbox}")
 
 
+no_bias_option = click.option("--no-bias", is_flag=True,
+                              help="Do not favour the jargon list's terms while decoding (see [bias] in vocabd.toml).")
+
+
+def workspace_or_none(workspace: Path | None) -> Workspace | None:
+    try:
+        return find_workspace(workspace)
+    except VocabdError:
+        return None
+
+
+def bias_config(ws: Workspace | None):
+    from vocabd.config import BiasConfig
+
+    return ws.config.bias if ws is not None else BiasConfig()
+
+
 def default_model(workspace: Path | None) -> str | None:
     """The workspace's base model when a workspace is found, else the built-in default."""
     try:
@@ -128,15 +145,17 @@ def active_adapter(workspace: Path | None) -> Path | None:
 @click.option("--base", is_flag=True, help="Ignore the workspace's active adapter: the base model alone.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@no_bias_option
 @workspace_option
 def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None, base: bool, batch_size: int,
-               as_json: bool, workspace: Path | None) -> None:
+               as_json: bool, no_bias: bool, workspace: Path | None) -> None:
     """Transcribe audio FILES (any rate, any channel count).
 
     In a workspace with a promoted adapter, that adapter is used unless --model, --adapter or --base says
-    otherwise."""
+    otherwise. The workspace's jargon list biases the output toward its terms ([bias]) unless --no-bias."""
     import json
 
+    from vocabd.asr.biasing import configured_bias, jargon_terms
     from vocabd.asr.model import load_asr
     from vocabd.asr.transcribe import transcribe as run
     from vocabd.audio import load_audio
@@ -145,7 +164,9 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
     audios = [load_audio(f) for f in files]
     if model is None and adapter is None and not base:
         adapter = active_adapter(workspace)
+    ws = workspace_or_none(workspace)
     asr = load_asr(model or default_model(workspace), adapter)
+    asr = configured_bias(asr, jargon_terms(ws.data / "jargon.txt" if ws else None), bias_config(ws), no_bias)
     for path, text in zip(files, run(asr, audios, batch_size)):
         click.echo(json.dumps({"audio": str(path), "text": text}, ensure_ascii=False) if as_json else text)
 
@@ -155,18 +176,20 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
 @click.option("--model", "-m", default=None, help="Hub id, local folder, or 'moonshine-cpp' (offline base).")
 @click.option("--adapter", "-a", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
 @click.option("--jargon", "-j", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Jargon list: report recall and false alarms per term.")
+              help="Jargon list: report recall and false alarms per term, and bias decoding toward it.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--allow-outside", is_flag=True, help="Accept audio paths outside the manifest's folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON result to this file.")
+@no_bias_option
 @workspace_option
 def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Path | None, batch_size: int,
-             allow_outside: bool, as_json: bool, output: Path | None, workspace: Path | None) -> None:
+             allow_outside: bool, as_json: bool, output: Path | None, no_bias: bool, workspace: Path | None) -> None:
     """WER (raw and normalized), per-term recall, worst utterances and real-time factor on MANIFEST."""
     import json
 
+    from vocabd.asr.biasing import configured_bias
     from vocabd.asr.model import load_asr
     from vocabd.evaluation.evaluate import evaluate_clips
     from vocabd.evaluation.render import print_result
@@ -180,6 +203,7 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
         raise VocabdError(f"{manifest}: no usable clips" + "".join(f"\n  {p}" for p in problems))
     terms = [t.written for t in parse_jargon(jargon)] if jargon else []
     asr = load_asr(model or default_model(workspace), adapter)
+    asr = configured_bias(asr, terms, bias_config(workspace_or_none(workspace)), no_bias)
     result = evaluate_clips(asr, clips, terms, batch_size, progress=not as_json)
     result.skipped = [str(p) for p in problems]
     if output is not None:

@@ -66,6 +66,12 @@ class GateConfig:
 
 
 @dataclass
+class BiasConfig:
+    enabled: bool = True  # favour the jargon list's terms while transcribing (vocabd/asr/biasing.py)
+    boost: float = 3.0  # logit bonus for continuing a started term (x (1 + ln depth)); half of it to start one
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     mini: PhaseConfig = field(default_factory=PhaseConfig)
@@ -75,6 +81,7 @@ class Config:
     mix: MixConfig = field(default_factory=MixConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    bias: BiasConfig = field(default_factory=BiasConfig)
 
 
 def load_config(path: Path) -> Config:

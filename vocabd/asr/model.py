@@ -23,6 +23,7 @@ class Asr:
     path: Path
     name: str
     adapter: Path | None = None
+    bias: Any = None  # a JargonBias (vocabd/asr/biasing.py) that transcribe() applies, or None
 
 
 @lru_cache(maxsize=8)

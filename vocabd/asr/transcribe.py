@@ -35,8 +35,12 @@ def transcribe(
     batch_size: int = 8,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
-    """Texts for 16 kHz mono float32 clips, in input order. Clips of similar length share a batch."""
+    """Texts for 16 kHz mono float32 clips, in input order. Clips of similar length share a batch.
+    With `asr.bias` set (`biasing.with_bias`), generation favours the jargon's terms."""
     import torch
+    from transformers import LogitsProcessorList
+
+    processors = LogitsProcessorList([asr.bias] if asr.bias else [])
 
     order = sorted(range(len(audios)), key=lambda i: len(audios[i]))
     texts = [""] * len(audios)
@@ -51,6 +55,7 @@ def transcribe(
                 decoder_start_token_id=DECODER_START_ID,
                 do_sample=False,
                 num_beams=1,
+                logits_processor=processors,
             )
         for i, text in zip(chunk, asr.tokenizer.batch_decode(ids, skip_special_tokens=True)):
             texts[i] = text.strip()

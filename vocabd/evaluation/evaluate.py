@@ -41,6 +41,7 @@ class EvalResult:
     terms: dict[str, TermStats]
     utterances: list[Utterance]
     skipped: list[str] = field(default_factory=list)  # bad manifest rows, with the reason
+    bias: dict | None = None  # the jargon biasing decoding ran with (terms, boost), None when off
 
     @property
     def rtf(self) -> float:
@@ -63,7 +64,7 @@ class EvalResult:
             "false_alarms": sum(s.false_alarms for s in self.terms.values()),
             "worst": [vars(u) | {"wer": u.wer} for u in self.worst()],
             "utterances": [vars(u) | {"wer": u.wer} for u in self.utterances],
-            "skipped": self.skipped,
+            "skipped": self.skipped, "bias": self.bias,
         }
 
 
@@ -89,4 +90,5 @@ def evaluate_clips(
         audio_seconds=sum(len(a) for a in audios) / SAMPLE_RATE, wall_seconds=wall,
         wer=wer(refs, hyps), wer_normalized=wer(refs, hyps, normalized=True),
         terms=term_stats(refs, hyps, terms), utterances=utterances,
+        bias=asr.bias.describe() if asr.bias else None,
     )

@@ -88,8 +88,9 @@ def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None) -> dict[s
 
 
 def _cache_file(ws: Workspace, manifest: Path) -> Path:
-    """Keyed by the model, the manifest's content and the jargon list's content."""
+    """Keyed by the model, the manifest's content, the jargon list's content and the biasing settings."""
     digest = hashlib.sha256(ws.config.model.base.encode())
+    digest.update(repr(ws.config.bias).encode())
     digest.update(manifest.read_bytes())
     if (jargon := jargon_file(ws)) is not None:
         digest.update(jargon.read_bytes())

@@ -1,0 +1,109 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tiny import build_tiny_tokenizer, speech_wav
+from vocabd.asr.biasing import JargonBias, TokenTrie, configured_bias, term_variants, with_bias
+from vocabd.asr.labels import DECODER_START_ID
+from vocabd.asr.model import load_asr
+from vocabd.asr.transcribe import transcribe
+from vocabd.audio import load_audio
+from vocabd.config import BiasConfig
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tiny_tokenizer()
+
+
+def ids(tokenizer, pieces: str) -> list[int]:
+    return tokenizer.convert_tokens_to_ids(list(pieces))
+
+
+def test_trie_shares_prefixes_and_knows_whole_terms():
+    trie = TokenTrie([[5, 6, 7], [5, 6, 9], [5]])
+    assert trie.depth == 3 and set(trie.walk([5, 6]).children) == {7, 9}
+    assert [5, 6, 7] in trie and [5] in trie and [5, 6] not in trie
+    assert trie.walk([6]) is None and trie.walk([]) is trie.root
+
+
+def test_term_variants_at_a_word_start_and_bare(tokenizer):
+    spaced, bare = term_variants(tokenizer, "kubectl")
+    assert tokenizer.convert_ids_to_tokens(spaced) == list("▁kubectl")
+    assert bare == spaced[1:]
+    spaced, bare = term_variants(tokenizer, "pound key")
+    assert tokenizer.convert_ids_to_tokens(bare) == list("pound▁key")
+
+
+def test_bonus_grows_with_depth_and_only_continues_the_term(tokenizer):
+    bias = JargonBias(tokenizer, ["kubectl"], boost=2.0, start_share=0.5)
+    u, b = ids(tokenizer, "ub")
+    after_k = bias.bonuses(ids(tokenizer, "▁k"))
+    after_ku = bias.bonuses(ids(tokenizer, "▁ku"))
+    assert after_k[u] == pytest.approx(2.0 * (1 + 0.6931471805599453))  # depth 2: "▁", "k"
+    assert after_ku[b] > after_k[u] and b not in after_k
+    space = ids(tokenizer, "▁")[0]
+    assert after_k[space] == pytest.approx(1.0)  # starting a term: half the boost
+    assert u not in bias.bonuses(ids(tokenizer, "▁xk"))  # never inside a word
+    assert bias.bonuses(ids(tokenizer, "▁(k"))[u] == pytest.approx(2.0)  # bare after a symbol, depth 1
+
+
+def test_processor_raises_the_term_probability_in_the_model(tiny_model):
+    import torch
+
+    asr = load_asr(tiny_model)
+    bias = JargonBias(asr.tokenizer, ["kubectl"], boost=3.0)
+    audio = torch.from_numpy(load_audio(speech_wav(tiny_model.parent / "k.wav", "cube control")))[None]
+    prefix = [DECODER_START_ID] + ids(asr.tokenizer, "▁kub")
+    with torch.inference_mode():
+        logits = asr.model(input_values=audio, decoder_input_ids=torch.tensor([prefix])).logits[:, -1]
+    e = ids(asr.tokenizer, "e")[0]
+    before = torch.softmax(logits, -1)[0, e].item()
+    after = torch.softmax(bias(torch.tensor([prefix]), logits.clone()), -1)[0, e].item()
+    assert after > 5 * before
+
+
+def test_generation_writes_the_term_when_biased_hard(tiny_model, tmp_path):
+    asr = load_asr(tiny_model)
+    audio = load_audio(speech_wav(tmp_path / "k.wav", "open cube control now"))
+    plain = transcribe(asr, [audio])[0]
+    biased = transcribe(with_bias(asr, ["kubectl"], boost=40.0), [audio])[0]
+    assert "kubectl" not in plain and "kubectl" in biased
+
+
+def test_no_terms_means_no_bias(tiny_model, tmp_path, tokenizer):
+    import torch
+
+    asr = load_asr(tiny_model)
+    assert with_bias(asr, [], boost=3.0).bias is None and with_bias(asr, [" "], boost=3.0).bias is None
+    assert configured_bias(asr, ["kubectl"], BiasConfig(enabled=False)).bias is None
+    assert configured_bias(asr, ["kubectl"], BiasConfig(), disabled=True).bias is None
+    empty = JargonBias(tokenizer, [], boost=3.0)
+    scores = torch.randn(2, len(tokenizer))
+    assert torch.equal(empty(torch.ones(2, 3, dtype=torch.long), scores.clone()), scores)
+    audio = load_audio(speech_wav(tmp_path / "k.wav", "open the door"))
+    assert transcribe(with_bias(asr, [], boost=3.0), [audio]) == transcribe(asr, [audio])
+
+
+def test_cli_biases_with_the_workspace_list_unless_no_bias(tiny_model, tmp_path):
+    from vocabd.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    ws.config_file.write_text(f'[model]\nbase = "{tiny_model}"\n[bias]\nboost = 40.0\n')
+    (ws.data / "jargon.txt").write_text("kubectl\n")
+    wav = speech_wav(tmp_path / "k.wav", "open cube control now")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"audio": str(wav), "text": "open kubectl now"}) + "\n")
+
+    def run(command, *args):
+        cmd = [sys.executable, "-m", "vocabd", command, *args, "-w", str(ws.root)]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+
+    assert "kubectl" in run("transcribe", str(wav))
+    assert "kubectl" not in run("transcribe", str(wav), "--no-bias")
+    jargon = ["--jargon", str(ws.data / "jargon.txt"), "--allow-outside", "--json"]
+    biased = json.loads(run("evaluate", str(tmp_path / "m.jsonl"), *jargon))
+    plain = json.loads(run("evaluate", str(tmp_path / "m.jsonl"), *jargon, "--no-bias"))
+    assert biased["bias"] == {"terms": 1, "boost": 40.0, "start_bonus": 20.0} and plain["bias"] is None
+    assert biased["terms"]["kubectl"]["hits"] == 1 and plain["terms"]["kubectl"]["hits"] == 0

@@ -1,0 +1,163 @@
+"""Run-time jargon biasing: a token-prefix trie of the terms' written forms and a logit bonus in generation.
+
+While the decoder writes, every suffix of its output that is the start of a term makes the term's next token
+more likely by `boost * (1 + ln depth)` (depth = term tokens already written), so a started term is finished;
+the first token of a term gets a smaller bonus. Each term is in the trie twice: as the model writes it at a
+word start (`▁k ub ect l`) and bare (`k ub ect l`, after `(` or `/`); the bare form only counts as started
+after a token that ends in a symbol, never inside a word, and its first token gets no bonus.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from vocabd.asr.model import Asr
+from vocabd.config import BiasConfig
+from vocabd.jargon import parse_jargon
+
+WORD_START = "▁"  # SentencePiece's mark for a leading space
+START_SHARE = 0.5  # the bonus for a term's first token, as a share of `boost`
+
+
+@dataclass
+class TrieNode:
+    children: dict[int, "TrieNode"] = field(default_factory=dict)
+    ends: bool = False  # a whole term ends here
+
+
+class TokenTrie:
+    """Token-id sequences sharing their prefixes."""
+
+    def __init__(self, sequences: Iterable[Sequence[int]] = ()):
+        self.root = TrieNode()
+        self.depth = 0
+        for seq in sequences:
+            self.add(seq)
+
+    def add(self, seq: Sequence[int]) -> None:
+        if not seq:
+            return
+        node = self.root
+        for token in seq:
+            node = node.children.setdefault(int(token), TrieNode())
+        node.ends = True
+        self.depth = max(self.depth, len(seq))
+
+    def walk(self, tokens: Sequence[int]) -> TrieNode | None:
+        """The node reached by following `tokens` from the root, or None when they leave the trie."""
+        node = self.root
+        for token in tokens:
+            node = node.children.get(int(token))
+            if node is None:
+                return None
+        return node
+
+    def __contains__(self, seq: Sequence[int]) -> bool:
+        node = self.walk(seq)
+        return node is not None and node.ends
+
+
+def term_variants(tokenizer: Any, written: str) -> tuple[list[int], list[int]]:
+    """(at a word start, bare) token ids of `written`, tokenized the way the model's tokenizer writes it."""
+    spaced = list(tokenizer(written, add_special_tokens=False).input_ids)
+    bare = _bare_ids(tokenizer, written)
+    return spaced, bare
+
+
+def _bare_ids(tokenizer: Any, written: str) -> list[int]:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # the BPE model alone: no word-start mark prepended
+        pieces = [t.value for t in backend.model.tokenize(written.replace(" ", WORD_START))]
+        return [int(i) for i in tokenizer.convert_tokens_to_ids(pieces)]
+    spaced = tokenizer(written, add_special_tokens=False).input_ids
+    first = tokenizer.convert_ids_to_tokens(spaced[:1])
+    return list(spaced[1:]) if first and first[0] == WORD_START else list(spaced)
+
+
+class JargonBias:
+    """A transformers LogitsProcessor (duck-typed: generate() only calls it) that favours the jargon's terms."""
+
+    def __init__(self, tokenizer: Any, terms: Sequence[str], boost: float, start_share: float = START_SHARE):
+        self.terms = tuple(dict.fromkeys(t for t in terms if t.strip()))
+        self.boost = float(boost)
+        self.start_bonus = self.boost * start_share
+        self.spaced, self.bare = TokenTrie(), TokenTrie()
+        for term in self.terms:
+            spaced, bare = term_variants(tokenizer, term)
+            self.spaced.add(spaced)
+            if bare != spaced:
+                self.bare.add(bare)
+        self.skip = set(getattr(tokenizer, "all_special_ids", []) or [])
+        self._ends_in_symbol = _symbol_endings(tokenizer)
+
+    def __bool__(self) -> bool:
+        return bool(self.terms) and self.boost > 0
+
+    def describe(self) -> dict:
+        return {"terms": len(self.terms), "boost": self.boost, "start_bonus": self.start_bonus}
+
+    def bonuses(self, written: Sequence[int]) -> dict[int, float]:
+        """Token id -> logit bonus for the next token after the tokens `written` so far."""
+        out: dict[int, float] = {}
+        if self.start_bonus > 0:
+            for token in self.spaced.root.children:  # a bare start is only continued, never pushed
+                out[token] = self.start_bonus
+        for trie in (self.spaced, self.bare):
+            for depth in range(1, min(trie.depth, len(written)) + 1):
+                begin = len(written) - depth
+                if trie is self.bare and begin > 0 and written[begin - 1] not in self._ends_in_symbol:
+                    continue
+                node = trie.walk(written[begin:])
+                if node is None:
+                    continue
+                bonus = self.boost * (1.0 + math.log(depth))
+                for token in node.children:
+                    out[token] = max(out.get(token, 0.0), bonus)
+        return out
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if not self:
+            return scores
+        import torch
+
+        for row, ids in enumerate(input_ids.tolist()):
+            bonus = self.bonuses([t for t in ids if t not in self.skip])
+            if bonus:
+                index = torch.tensor(list(bonus), dtype=torch.long, device=scores.device)
+                values = torch.tensor(list(bonus.values()), dtype=scores.dtype, device=scores.device)
+                scores[row].index_add_(0, index, values)
+        return scores
+
+
+def _symbol_endings(tokenizer: Any) -> set[int]:
+    """Ids of tokens after which a term may start without a space: their text ends in a symbol."""
+    out = set()
+    for token_id, piece in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))):
+        if piece is None:
+            continue
+        if piece.startswith("<0x") and piece.endswith(">"):  # byte fallback
+            out.add(token_id)
+        elif piece and not piece[-1].isalnum() and piece != WORD_START:
+            out.add(token_id)
+    return out
+
+
+def with_bias(asr: Asr, terms: Sequence[str], boost: float) -> Asr:
+    """`asr` whose transcriptions favour `terms` (written forms); the same model without bias when there are none."""
+    bias = JargonBias(asr.tokenizer, terms, boost)
+    return replace(asr, bias=bias if bias else None)
+
+
+def jargon_terms(path: Path | None) -> list[str]:
+    """Written forms of a jargon list's terms; none when there is no list."""
+    return [t.written for t in parse_jargon(path)] if path is not None and path.is_file() else []
+
+
+def configured_bias(asr: Asr, terms: Sequence[str], config: BiasConfig, disabled: bool = False) -> Asr:
+    """`asr` biased toward `terms` as `[bias]` says, unless biasing is off (config or `--no-bias`)."""
+    if disabled or not config.enabled:
+        return replace(asr, bias=None)
+    return with_bias(asr, terms, config.boost)
