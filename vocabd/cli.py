@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -290,12 +291,12 @@ def run_pipeline(foreground: bool, restart: bool, workspace: Path | None) -> Non
         from vocabd.daemon.timing import Timing
 
         name = ChainQueue(ws, Timing.from_env(), load_pipeline()).start_chain()
-        click.echo(f"chain {name} queued for the daemon (pid {daemon.get('pid')}); follow it with `vocabd status`")
+        click.echo(f"chain {name} queued for the daemon (pid {daemon.get('pid')}); follow it with `vocabd status --follow`")
         return
     if daemon is not None:
         raise VocabdError(f"the daemon (pid {daemon.get('pid')}) runs the chains of {ws.root}: queue one with "
                           "`vocabd run`, or `vocabd stop` first")
-    configure_logging(ws.log_file, console=True)
+    configure_logging(ws.log_file, console=True, console_level=logging.WARNING)  # info: vocabd.log
     final = run_foreground(ws, restart=restart)
     if final["state"] == "failed":
         raise VocabdError(f"the chain stopped: see {final['failed']}")
@@ -315,7 +316,7 @@ def demo(directory: Path, no_run: bool) -> None:
     if no_run:
         click.echo(f"run it with: vocabd run --foreground -w {ws.root}")
         return
-    configure_logging(ws.log_file, console=True)
+    configure_logging(ws.log_file, console=True, console_level=logging.WARNING)  # info: vocabd.log
     final = run_foreground(ws)
     if final["state"] == "failed":
         raise VocabdError(f"the demo chain stopped: see {final['failed']}")
@@ -410,13 +411,19 @@ def stop(workspace: Path | None) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--follow", "-f", is_flag=True,
+              help="Then one live line per stage (step, loss, dev WER, ETA) until the chain ends.")
 @workspace_option
-def status(as_json: bool, workspace: Path | None) -> None:
+def status(as_json: bool, follow: bool, workspace: Path | None) -> None:
     """Daemon up/down, queue, chain stage and progress, active adapter, last report, untrained inbox material."""
     import json
 
-    from vocabd.daemon.status import collect_status, render_status
+    from vocabd.daemon.status import collect_status, follow_status, render_status
 
+    if follow:
+        from rich.console import Console
+
+        sys.exit(follow_status(open_ws(workspace), Console()))
     state = collect_status(open_ws(workspace))
     click.echo(json.dumps(state, indent=2, default=str) if as_json else render_status(state))
 

@@ -15,8 +15,10 @@ import structlog
 LIBRARY_LOGGERS = ("transformers", "peft", "torch", "accelerate", "huggingface_hub")
 
 
-def configure_logging(log_file: Path | None = None, console: bool = True, level: int = logging.INFO) -> None:
-    """One JSON object a line into `log_file`; coloured key=value lines on stderr when `console`."""
+def configure_logging(log_file: Path | None = None, console: bool = True, level: int = logging.INFO,
+                      console_level: int = logging.NOTSET) -> None:
+    """One JSON object a line into `log_file`; coloured key=value lines on stderr when `console`
+    (only from `console_level` up: a foreground chain shows its live lines, warnings and errors)."""
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -37,6 +39,7 @@ def configure_logging(log_file: Path | None = None, console: bool = True, level:
         console_handler.setFormatter(structlog.stdlib.ProcessorFormatter(
             processor=structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()), foreign_pre_chain=shared))
         console_handler.addFilter(keep_library_chatter_off_terminal)
+        console_handler.setLevel(console_level)
         handlers.append(console_handler)
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import ModuleType
 from typing import Any
 
@@ -122,3 +123,74 @@ def _inbox_lines(inbox: dict[str, Any]) -> list[str]:
 
 def _num(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else "n/a"
+
+
+# --follow ----------------------------------------------------------------------------------------
+
+FOLLOW_CHECK_S = 1.0
+ORPHAN_AFTER_S = 120.0  # a queued chain nobody has touched for this long has nobody running it
+
+
+def follow_status(ws: Workspace, console: Any) -> int:
+    """`vocabd status --follow`: the status once, then one live line per stage until the chain ends.
+
+    Returns 0 when the chain finished, 1 when it failed, 2 when nothing runs it."""
+    from vocabd.jobs.state import LIVE_STATES, read_chain
+
+    console.print(render_status(collect_status(ws)), highlight=False, markup=False, soft_wrap=True)
+    chain = read_chain(ws) or {}
+    if chain.get("state") not in LIVE_STATES:
+        console.print("no chain is running; nothing to follow", highlight=False, markup=False)
+        return 0
+    while chain.get("state") in LIVE_STATES:
+        if _orphaned(ws, chain):
+            console.print(f"chain {chain.get('name')} waits at {chain.get('phase')}/{chain.get('stage')} and "
+                          "nothing runs it: `vocabd start` (daemon) or `vocabd run --foreground`", highlight=False,
+                          markup=False)
+            return 2
+        chain = _follow_stage(ws, chain, console)
+    final = read_chain(ws) or {}
+    console.print(f"chain {final.get('name')} {final.get('state')}" + "".join(
+        f"; {label} {final[key]}" for key, label in (("failed", "see"), ("last_report", "report")) if final.get(key)),
+        highlight=False, soft_wrap=True, markup=False)
+    return 1 if final.get("state") == "failed" else 0
+
+
+def _follow_stage(ws: Workspace, chain: dict[str, Any], console: Any) -> dict[str, Any]:
+    """One live line while the chain stays at this stage; returns the chain as it is afterwards."""
+    from vocabd.jobs.state import LIVE_STATES, read_chain
+    from vocabd.progress import LiveLine, chain_stage_since, stage_line
+
+    key = _stage_key(chain)
+    since = chain_stage_since(chain)
+    seen = {"chain": chain}
+
+    def line() -> str:
+        current = read_chain(ws) or {}
+        if _stage_key(current) == key:
+            seen["chain"] = current
+        return stage_line(ws, seen["chain"], since)
+
+    with LiveLine(console, line) as live:
+        while True:
+            time.sleep(FOLLOW_CHECK_S)
+            now = read_chain(ws) or {}
+            if _stage_key(now) != key or now.get("state") not in LIVE_STATES or _orphaned(ws, now):
+                break
+        moved_on = _stage_key(now) != key and now.get("state") in LIVE_STATES + ("done",)
+        live.finish(stage_line(ws, {**seen["chain"], "state": "done in" if moved_on else now.get("state")}, since))
+    return now
+
+
+def _stage_key(chain: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return chain.get("name"), chain.get("phase"), chain.get("stage")
+
+
+def _orphaned(ws: Workspace, chain: dict[str, Any]) -> bool:
+    """No daemon, no stage running and no update for a while: nobody is going to move this chain."""
+    from vocabd.progress import chain_stage_since
+
+    if holder(ws) is not None or chain.get("state") == "running":
+        return False
+    since = chain_stage_since(chain)
+    return since is not None and time.time() - since > ORPHAN_AFTER_S

@@ -1,7 +1,7 @@
 """`vocabd run --foreground`: the daemon's chain, run synchronously in one terminal.
 
 The same `run_stage` calls the Huey tasks make, in a loop; while training runs in its own process
-a rich progress bar follows its steps. An unfinished chain in `data/chain.json` is continued.
+one live line per stage (vocabd.progress) follows it. An unfinished chain in `data/chain.json` is continued.
 """
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from vocabd.jobs import pipeline
 from vocabd.log import get_logger
+from vocabd.progress import LiveLine, stage_line
 from vocabd.workspace import Workspace
 
 log = get_logger(__name__)
 
 RETRY_WAIT_S = 5.0
+OWN_PROGRESS = ("synthesize",)  # draws its own progress bar (clips made / to make)
 
 
 def ingest_inbox(ws: Workspace, console: Console) -> int:
@@ -66,25 +67,30 @@ def run_foreground(ws: Workspace, console: Console | None = None, restart: bool 
 def _run_one(ws: Workspace, name: str, phase: str, stage: str, console: Console) -> pipeline.StageOutcome:
     if stage == "poll":
         return _follow_training(ws, name, phase, console)
-    console.rule(f"{name}: phase {'1 (mini)' if phase == 'mini' else '2 (full)'}, {stage}")
-    return pipeline.run_stage(ws, name, phase, stage)
+    if stage == "train":  # only launches the training process; the poll stage's line follows it
+        return pipeline.run_stage(ws, name, phase, stage)
+    chain, since = {"name": name, "phase": phase, "stage": stage, "state": "running"}, time.time()
+    if stage in OWN_PROGRESS:
+        outcome = pipeline.run_stage(ws, name, phase, stage)
+        console.print(stage_line(ws, {**chain, "state": "done in"}, since), highlight=False, markup=False)
+        return outcome
+    with LiveLine(console, lambda: stage_line(ws, chain, since)) as line:
+        outcome = pipeline.run_stage(ws, name, phase, stage)
+        line.finish(stage_line(ws, {**chain, "state": "done in"}, since))
+    return outcome
 
 
 def _follow_training(ws: Workspace, name: str, phase: str, console: Console) -> pipeline.StageOutcome:
-    """Poll until training ends, with a step progress bar; returns the first outcome that is not a poll."""
-    columns = (TextColumn("training {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(pipeline.experiment_name(name, phase), total=None)
+    """Poll until training ends, with a live line from the run's status.json; returns the first outcome
+    that is not a poll."""
+    chain = {"name": name, "phase": phase, "stage": "poll", "state": "running"}
+    with LiveLine(console, lambda: stage_line(ws, chain, None)):
         while True:
             try:
                 outcome = pipeline.run_stage(ws, name, phase, "poll")
             except pipeline.TransientError:
                 time.sleep(RETRY_WAIT_S)
                 continue
-            progress = pipeline.chain_state(ws).get("progress") or {}
-            if progress.get("max_steps"):
-                bar.update(task, total=progress["max_steps"], completed=progress.get("step", 0))
             if outcome.next_stage != "poll":
                 return outcome
             time.sleep(outcome.delay)
