@@ -14,6 +14,7 @@ from vocabd.log import configure_logging
 
 def test_library_warnings_go_to_the_log_file_not_the_terminal(tmp_path, capfd):
     log_file = tmp_path / "vocabd.log"
+    logging.captureWarnings(False)  # an earlier test's capture is stale: pytest swaps showwarning per test
     configure_logging(log_file, console=True)
     try:
         warnings.warn("`is_gradient_checkpointing` is deprecated", FutureWarning)
