@@ -73,6 +73,8 @@ batch_size = 2
 warmup_steps = 1
 [synthesis]
 backend = "espeak"
+[general]
+sentences = 6
 """
 
 

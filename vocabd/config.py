@@ -72,6 +72,12 @@ class BiasConfig:
 
 
 @dataclass
+class GeneralConfig:
+    pool: str = "auto"  # default general-speech pool: auto (hub if cached/reachable, else synthetic) | hub | synthetic | none
+    sentences: int = 0  # shipped sentences the synthetic pool uses (0 = all)
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     mini: PhaseConfig = field(default_factory=PhaseConfig)
@@ -80,6 +86,7 @@ class Config:
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     mix: MixConfig = field(default_factory=MixConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    general: GeneralConfig = field(default_factory=GeneralConfig)
     data: DataConfig = field(default_factory=DataConfig)
     bias: BiasConfig = field(default_factory=BiasConfig)
 

@@ -58,9 +58,22 @@ def describe_data(ws: Workspace, phase: str) -> dict[str, Any]:
         "heldout_voices": sorted({str(r.get("speaker", "")) for r in heldout} - {""}),
         "mixed_clips": len(mixed),
         "mixed_sources": dict(Counter(str(r.get("source", "real")) for r in mixed)),
-        "replay": ws.config.train.replay or None,
-        "replay_ratio": ws.config.train.replay_ratio if ws.config.train.replay else 0.0,
+        **_replay(ws),
     }
+
+
+def _replay(ws: Workspace) -> dict[str, Any]:
+    """The replay pool the trainer got (the user's own, or the default pool's) and what the default pool is."""
+    from vocabd.general.pool import pool_manifest, read_pool, summary
+
+    pool = read_pool(ws)
+    replay = ws.config.train.replay or pool_manifest(ws, "replay")
+    described = None
+    if pool:
+        parts = [f"{part}: {summary(pool, part)}" for part in ("replay", "yardstick") if part in pool["used_for"]]
+        described = f"{pool['kind']} ({'real' if pool['real'] else 'synthetic'} speech); " + "; ".join(parts)
+    return {"replay": str(replay) if replay else None,
+            "replay_ratio": ws.config.train.replay_ratio if replay else 0.0, "general_pool": described}
 
 
 def _backend(row: dict[str, Any]) -> str:

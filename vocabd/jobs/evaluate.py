@@ -40,9 +40,18 @@ def primary_set(ws: Workspace) -> tuple[Path, str]:
     return ws.manifest(SYNTHETIC_EVAL), "synthetic"
 
 
-def safety_set(ws: Workspace) -> Path | None:
+def safety_set(ws: Workspace) -> tuple[Path, str] | None:
+    """The user's own data/safety_eval.jsonl, else the default pool's yardstick; with what it is made of."""
+    from vocabd.general.pool import pool_manifest, read_pool, summary
+
     path = ws.manifest(SAFETY_EVAL)
-    return path if has_rows(path) else None
+    if has_rows(path):
+        return path, "your own general-speech set (data/safety_eval.jsonl)"
+    yardstick = pool_manifest(ws, "yardstick")
+    if yardstick is None:
+        return None
+    return yardstick, "the default pool's held-out yardstick, " + summary(read_pool(ws), "yardstick") + \
+        "; never trained on, in voices/speakers and texts the replay does not use"
 
 
 def jargon_file(ws: Workspace) -> Path | None:
@@ -107,7 +116,7 @@ def evaluate_run(ws: Workspace, experiment: str) -> dict[str, Any]:
         raise VocabdError(f"{primary}: no primary evaluation clips (no recordings and no held-out synthetic set)")
     results: dict[str, Any] = {"primary": _pair(ws, primary, adapter) | {"kind": kind}}
     safety = safety_set(ws)
-    results["safety"] = _pair(ws, safety, adapter) if safety else None
+    results["safety"] = _pair(ws, safety[0], adapter) | {"describe": safety[1]} if safety else None
     return results
 
 

@@ -193,13 +193,14 @@ def heldout_count(ws: Workspace) -> int:
 def stage_synthesize(ws: Workspace, name: str, phase: str) -> StageOutcome:
     from vocabd.jobs.evaluate import has_rows, primary_set
     from vocabd.jobs.synthesize import synthesize, synthesize_heldout
+    from vocabd.general.pool import ensure_pool
     from vocabd.jobs.train import phase_config
-
     from vocabd.longform.pending import split_pending
 
     split_pending(ws)  # recordings over 30 s become pieces before anything reads the recordings
     result = synthesize(ws, phase, count=phase_config(ws, phase).clips)
     _store_result(ws, name, phase, "synthesize", result)
+    ensure_pool(ws)
     primary, kind = primary_set(ws)
     if kind == "synthetic" and (phase == "mini" or not has_rows(primary)):
         path = synthesize_heldout(ws, heldout_count(ws))

@@ -21,9 +21,12 @@ def mixed_manifest(ws: Workspace, phase: str) -> Path:
 
 
 def replay_manifest(ws: Workspace) -> Path | None:
-    """The configured general-speech replay pool, relative paths taken from the workspace root."""
+    """The configured general-speech replay pool (relative paths taken from the workspace root), else the
+    default pool's replay part (vocabd.general), else None."""
     if not ws.config.train.replay:
-        return None
+        from vocabd.general.pool import pool_manifest
+
+        return pool_manifest(ws, "replay")
     path = Path(ws.config.train.replay).expanduser()
     path = path if path.is_absolute() else ws.root / path
     if not path.is_file():

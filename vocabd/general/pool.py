@@ -1,0 +1,161 @@
+"""Which general-speech pool a workspace uses, built or fetched once per user and recorded in the workspace.
+
+`ensure_pool` runs in the chain's synthesize stage. With `[general] pool = "auto"` (the default) it takes
+the hub pool when it is cached or downloadable, else builds the synthetic one; `hub` or `synthetic` force
+one, `none` turns the default off. It does nothing when the user brought both a replay pool (`[train]
+replay`) and a safety set (`data/safety_eval.jsonl`). The choice is written to `data/general_pool.json`,
+which the train stage (replay), the evaluate stage (yardstick) and the report read.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from vocabd.errors import VocabdError
+from vocabd.files import write_json
+from vocabd.log import get_logger
+from vocabd.workspace import SAFETY_EVAL, Workspace
+
+log = get_logger(__name__)
+
+POOL_RECORD = "general_pool.json"
+CHOICES = ("auto", "hub", "synthetic", "none")
+POOL_FILE = "pool.json"
+
+
+def general_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("vocabd")) / "general"
+
+
+def has_rows(path: Path) -> bool:
+    return path.is_file() and any(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def ensure_pool(ws: Workspace, progress: bool = True) -> dict[str, Any] | None:
+    """The workspace's default pool (built or fetched when missing), recorded in data/general_pool.json."""
+    choice = ws.config.general.pool
+    if choice not in CHOICES:
+        raise VocabdError(f"general.pool must be one of {', '.join(CHOICES)}, got {choice!r} ({ws.config_file})")
+    needed = {"replay": not ws.config.train.replay, "yardstick": not has_rows(ws.manifest(SAFETY_EVAL))}
+    if choice == "none" or not any(needed.values()):
+        why = "turned off ([general] pool = \"none\")" if choice == "none" else \
+            "not needed: the workspace has its own replay pool and safety set"
+        return _record(ws, None, why)
+    used_for = [part for part, wanted in needed.items() if wanted]
+    if (known := _still_valid(ws, choice, used_for)) is not None:
+        return known  # one pool per workspace: later chains compare with earlier ones on the same yardstick
+    pool = None
+    if choice in ("auto", "hub"):
+        pool = _hub_pool(required=choice == "hub")
+    if pool is None:
+        pool = _synthetic_pool(ws, progress)
+    pool["used_for"], pool["choice"] = used_for, choice
+    return _record(ws, pool, "")
+
+
+def read_pool(ws: Workspace) -> dict[str, Any] | None:
+    """What `ensure_pool` chose for this workspace (None: no default pool in use)."""
+    path = ws.data / POOL_RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record.get("pool") if isinstance(record, dict) else None
+
+
+def pool_manifest(ws: Workspace, part: str) -> Path | None:
+    """The default pool's replay or yardstick manifest, when the workspace uses it for that."""
+    pool = read_pool(ws)
+    if not pool or part not in pool.get("used_for", []):
+        return None
+    path = Path(pool["folder"]) / f"{part}.jsonl"
+    return path if has_rows(path) else None
+
+
+def summary(pool: dict[str, Any], part: str) -> str:
+    """e.g. 'synthetic (vocabd's own sentences ...): 536 clips, 4.1 min, 10 voices/speakers, 4400 words'."""
+    d = pool[part]
+    return (f"{'real' if pool['real'] else 'synthetic'} speech, {pool['what']}: {d['clips']} clips, {d['words']} "
+            f"words, {d['minutes']:.1f} min, {len(d['speakers'])} voices/speakers ({', '.join(d['speakers'][:8])}"
+            f"{', ...' if len(d['speakers']) > 8 else ''})")
+
+
+def _still_valid(ws: Workspace, choice: str, used_for: list[str]) -> dict[str, Any] | None:
+    pool = read_pool(ws)
+    if not pool or pool.get("choice") != choice or pool.get("used_for") != used_for:
+        return None
+    if ws.config.general.sentences != pool.get("sentences", ws.config.general.sentences):
+        return None
+    return pool if _cached(Path(pool["folder"])) is not None else None
+
+
+def _record(ws: Workspace, pool: dict[str, Any] | None, why: str) -> dict[str, Any] | None:
+    write_json(ws.data / POOL_RECORD, {"pool": pool, "why_none": why or None})
+    if pool is None:
+        log.info("general_pool_none", reason=why)
+    else:
+        log.info("general_pool_chosen", kind=pool["kind"], folder=pool["folder"], used_for=pool["used_for"],
+                 replay_clips=pool["replay"]["clips"], yardstick_clips=pool["yardstick"]["clips"])
+    return pool
+
+
+def _hub_pool(required: bool) -> dict[str, Any] | None:
+    from vocabd.general import hub
+
+    dest = general_cache_dir() / f"hub-{hub.REVISION[:12]}"
+    if (cached := _cached(dest)) is not None:
+        return cached
+    try:
+        shard = hub.fetch_shard()
+    except hub.HubUnavailable as e:
+        if required:
+            raise
+        log.info("general_pool_hub_unavailable", reason=str(e), fallback="synthetic")
+        return None
+    return _build(dest, lambda tmp: hub.build_hub_pool(tmp, shard))
+
+
+def _synthetic_pool(ws: Workspace, progress: bool) -> dict[str, Any]:
+    from vocabd.general import synthetic
+    from vocabd.general.texts import load_sentences
+
+    sentences = load_sentences(limit=ws.config.general.sentences)
+    synths = synthetic.synthesizers(max(1, ws.config.synthesis.workers))
+    dest = general_cache_dir() / f"synthetic-{synthetic.pool_key(sentences, synths)}"
+    pool = _cached(dest) or _build(dest, lambda tmp: synthetic.build_synthetic_pool(
+        tmp, sentences, synths, workers=ws.config.synthesis.workers, progress=progress))
+    return {**pool, "sentences": ws.config.general.sentences}
+
+
+def _cached(dest: Path) -> dict[str, Any] | None:
+    try:
+        pool = json.loads((dest / POOL_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not (has_rows(dest / "replay.jsonl") and has_rows(dest / "yardstick.jsonl")):
+        return None
+    return {**pool, "folder": str(dest)}
+
+
+def _build(dest: Path, make) -> dict[str, Any]:
+    """Build into a temporary sibling and rename it into place, under a lock: a half-built pool is never seen
+    and two workspaces building at once make it once."""
+    from filelock import FileLock
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(dest) + ".lock"):
+        if (cached := _cached(dest)) is not None:
+            return cached
+        tmp = dest.with_name(dest.name + ".part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        pool = make(tmp)
+        write_json(tmp / POOL_FILE, pool)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    return {**pool, "folder": str(dest)}
