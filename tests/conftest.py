@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -12,3 +13,13 @@ def tiny_model(tmp_path_factory) -> Path:
     from tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-moonshine"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_machine_state(tmp_path_factory):
+    """Torch workers started by the tests take this session's heavy lock, not the machine's (a real run may
+    hold that one), and see mains power (a laptop on battery would pause their training)."""
+    root = tmp_path_factory.mktemp("machine")
+    (root / "power_supply").mkdir()
+    os.environ["VOCABD_HEAVY_LOCK"] = str(root / "heavy.lock")
+    os.environ["VOCABD_POWER_SUPPLY"] = str(root / "power_supply")

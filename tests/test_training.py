@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -269,3 +270,126 @@ def test_resume_refuses_a_crafted_trainer_state(ws, tiny_model, corpus, tmp_path
     code, out = cli("run-experiment", "crafted", "-w", str(ws.root), "--resume", "--max-steps", "4")
     assert code == 1 and "trainer_state.pt" in out and "refused" in out
     assert not marker.exists()
+
+
+def test_heavy_lock_lets_one_worker_at_a_time_and_names_the_holder(tmp_path):
+    from vocabd.training.heavy import HeavyLock
+
+    path = tmp_path / "heavy.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from vocabd.training.heavy import HeavyLock; "
+        f"lock = HeavyLock('trainer run-x', {str(path)!r}); lock.acquire(); print('held', flush=True); "
+        "sys.stdin.readline()")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        waiter = HeavyLock("evaluate", path)
+        assert not waiter.try_acquire()
+        seen: list[str] = []
+
+        def on_wait(who: str) -> None:
+            seen.append(who)
+            if len(seen) == 2:
+                holder.stdin.write("\n")
+                holder.stdin.flush()
+
+        waiter.acquire(on_wait, poll_seconds=0.05)
+        assert waiter.held and seen[0] == f"{holder.pid} trainer run-x"
+        assert path.read_text().strip() == f"{os.getpid()} evaluate"
+        waiter.release()
+        assert not waiter.held and path.read_text() == ""
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_heavy_lock_is_freed_when_its_holder_is_killed(tmp_path):
+    from vocabd.training.heavy import HeavyLock
+
+    path = tmp_path / "heavy.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from vocabd.training.heavy import HeavyLock; "
+        f"lock = HeavyLock('trainer', {str(path)!r}); lock.acquire(); print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    assert not HeavyLock("evaluate", path).try_acquire()
+    holder.kill()
+    holder.wait()
+    lock = HeavyLock("evaluate", path)
+    assert lock.try_acquire()
+    lock.release()
+
+
+@pytest.mark.parametrize("cpus, load, own, threads", [
+    (2, 0.0, 0.0, 2),  # a quiet machine: every core
+    (2, 2.1, 2.0, 2),  # the load is our own
+    (2, 1.0, 0.0, 1),  # someone else keeps one core busy
+    (2, 6.0, 1.0, 1),  # a crowded machine: one thread, never zero
+    (8, 3.0, 0.0, 5),
+    (4, 0.4, 0.0, 4),
+])
+def test_torch_threads_are_the_cores_others_leave_free(cpus, load, own, threads):
+    from vocabd.training.heavy import free_cores
+
+    assert free_cores(cpus, load, own) == threads
+
+
+def _power_supply(root: Path, name: str, **files: str) -> None:
+    (root / name).mkdir(parents=True)
+    for key, value in files.items():
+        (root / name / key).write_text(value + "\n")
+
+
+def test_battery_reader_on_a_sysfs_folder(tmp_path):
+    from vocabd.training.power import sysfs_on_battery
+
+    laptop = tmp_path / "laptop"
+    _power_supply(laptop, "AC", type="Mains", online="1")
+    _power_supply(laptop, "BAT0", type="Battery", status="Charging")
+    _power_supply(laptop, "hid-mouse-battery", type="Battery", scope="Device", status="Discharging")
+    assert not sysfs_on_battery(laptop)
+    (laptop / "AC" / "online").write_text("0\n")
+    (laptop / "BAT0" / "status").write_text("Discharging\n")
+    assert sysfs_on_battery(laptop)
+    (laptop / "BAT0" / "status").write_text("Not charging\n")
+    assert sysfs_on_battery(laptop)  # no mains online: on battery whatever the status says
+    desktop = tmp_path / "desktop"
+    _power_supply(desktop, "hid-mouse-battery", type="Battery", scope="Device", status="Discharging")
+    assert not sysfs_on_battery(desktop) and not sysfs_on_battery(tmp_path / "none")
+
+
+def test_battery_reader_on_pmset_output():
+    from vocabd.training.power import pmset_on_battery
+
+    assert pmset_on_battery("Now drawing from 'Battery Power'\n -InternalBattery-0 (id=1)\t87%; discharging;")
+    assert not pmset_on_battery("Now drawing from 'AC Power'\n -InternalBattery-0 (id=1)\t87%; charging;")
+    assert not pmset_on_battery("")
+
+
+def test_micro_batches_give_the_gradients_of_one_pass(tiny_model, corpus):
+    from vocabd.asr.labels import DECODER_START_ID
+    from vocabd.asr.model import load_asr
+    from vocabd.training.adapter import attach_adapter
+    from vocabd.training.data import load_examples, micro_batches
+    from vocabd.training.loop import backward_in_parts
+
+    examples = load_examples(corpus["train"], allow_outside=False)[:6]
+    parts = micro_batches(examples, max_seconds=3.0)
+    assert len(parts) > 1 and sorted(e.id for p in parts for e in p) == sorted(e.id for e in examples)
+    assert all(len(p) == 1 or len(p) * max(e.seconds for e in p) <= 3.0 for p in parts)
+    # clips of one length: padding (which the encoder's group norm sees) is the same either way
+    shortest = min(len(e.audio) for e in examples)
+    examples = [replace(e, audio=e.audio[:shortest]) for e in examples]
+    config = RunConfig(name="g", train="", model=str(tiny_model), lora_dropout=0.0)
+    model = attach_adapter(load_asr(tiny_model).model, config)
+    tokenizer = load_asr(tiny_model).tokenizer
+
+    def grads(max_seconds: float) -> tuple[float, dict]:
+        model.zero_grad(set_to_none=True)
+        loss, _ = backward_in_parts(model, examples, tokenizer, DECODER_START_ID, {}, max_seconds)
+        return loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    whole_loss, whole = grads(1000.0)
+    parts_loss, parted = grads(2 * shortest / 16000)
+    assert parts_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert all(float((whole[n] - parted[n]).abs().max()) <= 1e-5 + 1e-4 * float(whole[n].abs().max())
+               for n in whole)

@@ -196,6 +196,7 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
     from vocabd.evaluation.render import print_result
     from vocabd.jargon import parse_jargon
     from vocabd.manifest import read_manifest
+    from vocabd.training.heavy import heavy_worker
 
     log_to_workspace(workspace)
     take_in_inbox_for(manifest, workspace)
@@ -203,9 +204,10 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
     if not clips:
         raise VocabdError(f"{manifest}: no usable clips" + "".join(f"\n  {p}" for p in problems))
     terms = [t.written for t in parse_jargon(jargon)] if jargon else []
-    asr = load_asr(model or default_model(workspace), adapter)
-    asr = configured_bias(asr, terms, bias_config(workspace_or_none(workspace)), no_bias)
-    result = evaluate_clips(asr, clips, terms, batch_size, progress=not as_json)
+    with heavy_worker("evaluate"):  # one torch-heavy worker at a time on this machine
+        asr = load_asr(model or default_model(workspace), adapter)
+        asr = configured_bias(asr, terms, bias_config(workspace_or_none(workspace)), no_bias)
+        result = evaluate_clips(asr, clips, terms, batch_size, progress=not as_json)
     result.skipped = [str(p) for p in problems]
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

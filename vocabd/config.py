@@ -39,6 +39,7 @@ class TrainConfig:
     replay_ratio: float = 0.3
     seed: int = 0
     stall_seconds: int = 600  # a run with no heartbeat for this long is "stalled"
+    pause_on_battery: bool = True  # training waits while the machine runs on battery (resumes on mains)
 
 
 @dataclass

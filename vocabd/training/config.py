@@ -48,6 +48,7 @@ class RunConfig:
     dev_max_clips: int = 40
     replay_dev_clips: int = 24  # held-out replay clips: a general-speech WER/loss watched during training
     replay_weight: float = 1.0  # weight of the replay-dev WER when choosing best/
+    pause_on_battery: bool = True  # wait (checkpointed, lock released) while the machine runs on battery
     allow_outside: bool = True
     extra: dict = field(default_factory=dict)
 

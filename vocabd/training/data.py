@@ -20,9 +20,12 @@ from vocabd.training.config import RunConfig
 
 BUCKET_BATCHES = 16  # a shuffled window of this many batches is sorted by length before it is cut
 MIN_TRAIN_CLIPS = 2
-# Padded audio per batch. Encoder attention memory grows with the square of clip length: eight 30 s clips
-# fit in a few GB, but one 73 s clip padded across a batch of eight took the 24 GB machine down.
+# Padded audio per step's batch: bounds the time of one step (a batch of 30 s clips has fewer of them).
 MAX_BATCH_SECONDS = 160.0
+# Padded audio per forward/backward pass. The activations kept for backward grow with it (about 50 MB per
+# padded second on Moonshine base), so a step's batch is split into parts of at most this much audio and
+# their gradients are summed: peak memory no longer depends on how long the batch's clips are.
+MICRO_BATCH_SECONDS = 24.0
 
 
 @dataclass
@@ -131,16 +134,22 @@ def epoch_batches(data: TrainData, batch_size: int, ratio: float, seed: int, epo
     return batches
 
 
-def cut_batches(ordered: list[Example], batch_size: int) -> list[list[Example]]:
+def cut_batches(ordered: list[Example], batch_size: int,
+                max_seconds: float = MAX_BATCH_SECONDS) -> list[list[Example]]:
     """Consecutive clips (sorted by length) into batches of `batch_size`, fewer when their padded audio
-    would pass MAX_BATCH_SECONDS."""
+    would pass `max_seconds`."""
     batches: list[list[Example]] = [[]]
     for e in ordered:
         current = batches[-1]
-        if current and (len(current) == batch_size or (len(current) + 1) * e.seconds > MAX_BATCH_SECONDS):
+        if current and (len(current) == batch_size or (len(current) + 1) * e.seconds > max_seconds):
             batches.append(current := [])
         current.append(e)
     return [b for b in batches if b]
+
+
+def micro_batches(batch: list[Example], max_seconds: float = MICRO_BATCH_SECONDS) -> list[list[Example]]:
+    """One step's batch as parts of at most `max_seconds` padded audio each (a clip longer than that alone)."""
+    return cut_batches(sorted(batch, key=lambda e: len(e.audio)), len(batch), max_seconds)
 
 
 def batches_from(data: TrainData, batch_size: int, ratio: float, seed: int, step: int) -> Iterator[list[Example]]:

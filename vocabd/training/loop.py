@@ -20,12 +20,17 @@ import numpy as np
 
 from vocabd.log import get_logger
 from vocabd.training.config import RunConfig
-from vocabd.training.data import Example, TrainData, batches_from, collate, prepare_data
+from vocabd.training.data import (MICRO_BATCH_SECONDS, Example, TrainData, batches_from, collate, micro_batches,
+                                  prepare_data)
+from vocabd.training.heavy import HeavyLock, ThreadGovernor, heavy_worker
+from vocabd.training.memory import release_free_memory, tune_allocator
+from vocabd.training.power import on_battery
 from vocabd.training.run_folder import TRAINER_STATE, RunFolder
 from vocabd.training.status import RunStatus, acquire_run_lock, write_status
 
 log = get_logger(__name__)
 HEARTBEAT_SECONDS = 1.0
+POWER_CHECK_SECONDS = 30.0
 
 
 @dataclass
@@ -50,7 +55,10 @@ def run_experiment(folder: RunFolder, config: RunConfig, resume: bool = False, p
         if not resume or not folder.config_file.exists():
             folder.write_config(config)
         folder.failed_file.unlink(missing_ok=True)
-        return _train(folder, config, resume, status, progress)
+        tune_allocator()
+        with heavy_worker(f"trainer {folder.name}", on_wait=_waiting_beat(folder, status)) as heavy:
+            status.reason = ""
+            return _train(folder, config, resume, status, progress, heavy)
     except BaseException as e:  # including KeyboardInterrupt: the folder must not claim "running"
         status.state, status.error, status.heartbeat = "failed", f"{type(e).__name__}: {e}", time.time()
         write_status(folder.root, status)
@@ -62,7 +70,8 @@ def run_experiment(folder: RunFolder, config: RunConfig, resume: bool = False, p
         lock.close()
 
 
-def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus, progress: bool) -> RunStatus:
+def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus, progress: bool,
+           heavy: HeavyLock) -> RunStatus:
     import torch
 
     from vocabd.asr.labels import DECODER_START_ID
@@ -102,9 +111,16 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
     model.train()
     batches = batches_from(data, config.batch_size, config.replay_ratio, config.seed, step)
     first_step, clock = step, time.monotonic()
-    last_beat = 0.0
+    last_beat, last_power_check = 0.0, time.monotonic()
+    threads = ThreadGovernor()
     with _progress_bar(progress, config.max_steps, step) as advance:
         while step < config.max_steps:
+            if config.pause_on_battery and time.monotonic() - last_power_check > POWER_CHECK_SECONDS:
+                last_power_check = time.monotonic()
+                if on_battery():
+                    _pause_on_battery(folder, config, model, optimizer, scheduler, best, step, status, heavy)
+                    first_step, clock = step, time.monotonic()  # the pause is no part of the step time
+            threads.tick()
             batch = next(batches)
             tick = time.monotonic()
             loss, tokens = train_step(model, optimizer, scheduler, batch, asr.tokenizer, DECODER_START_ID, labels)
@@ -122,6 +138,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
                 _evaluate_and_checkpoint(folder, config, asr, model, data, optimizer, scheduler, best, step, labels)
                 status.best_step, status.best_dev_wer = best.step, _best_dev_wer(folder)
                 model.train()
+                release_free_memory()
             if time.monotonic() - last_beat > HEARTBEAT_SECONDS or step == config.max_steps:
                 status.heartbeat, last_beat = time.time(), time.monotonic()
                 write_status(folder.root, status)
@@ -157,13 +174,28 @@ def train_step(model, optimizer, scheduler, examples: list[Example], tokenizer, 
                labels: dict) -> tuple[float, int]:
     import torch
 
-    loss, tokens = token_loss(model, collate(examples, tokenizer, start_id, labels))
-    loss.backward()
+    loss, tokens = backward_in_parts(model, examples, tokenizer, start_id, labels)
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return float(loss.detach()), tokens
+    return loss, tokens
+
+
+def backward_in_parts(model, examples: list[Example], tokenizer, start_id: int, labels: dict,
+                      max_seconds: float = MICRO_BATCH_SECONDS) -> tuple[float, int]:
+    """Gradients of the batch's token-weighted mean loss, summed over micro-batches of at most `max_seconds`
+    padded audio: the same gradients as one pass, with a fraction of the activation memory.
+    Returns (mean loss, label tokens)."""
+    parts = [collate(part, tokenizer, start_id, labels) for part in micro_batches(examples, max_seconds)]
+    total = sum(int((part["labels"] != -100).sum()) for part in parts)
+    summed = 0.0
+    for part in parts:
+        loss, tokens = token_loss(model, part)
+        (loss * (tokens / total)).backward()
+        summed += float(loss.detach()) * tokens
+        del loss
+    return summed / total, total
 
 
 def mean_loss(model: Any, examples: list[Example], tokenizer, start_id: int, labels: dict,
@@ -201,10 +233,6 @@ def evaluate_split(asr, model, examples: list[Example], labels: dict, batch_size
 
 def _evaluate_and_checkpoint(folder: RunFolder, config: RunConfig, asr, model, data: TrainData, optimizer,
                              scheduler, best: Best, step: int, labels: dict) -> None:
-    import torch
-
-    from vocabd.training.adapter import save_adapter
-
     tick = time.monotonic()
     model.eval()
     dev = evaluate_split(asr, model, data.dev, labels, config.batch_size)
@@ -212,12 +240,7 @@ def _evaluate_and_checkpoint(folder: RunFolder, config: RunConfig, asr, model, d
     score = dev["wer"] + config.replay_weight * (replay["wer"] or 0.0)
     improved = best.offer(step, score, dev["loss"])
 
-    def write(tmp):
-        save_adapter(model, tmp, config.model)
-        torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "torch_rng": torch.get_rng_state(), "best": asdict(best)}, tmp / TRAINER_STATE)
-
-    folder.save_checkpoint(step, write)
+    _save_checkpoint(folder, model, optimizer, scheduler, best, step, config.model)
     if improved:
         folder.promote_best(step, {"dev_wer": dev["wer"], "dev_loss": dev["loss"], "replay_dev_wer": replay["wer"],
                                    "score": score, "model": config.model})
@@ -227,6 +250,54 @@ def _evaluate_and_checkpoint(folder: RunFolder, config: RunConfig, asr, model, d
              "seconds": round(time.monotonic() - tick, 2)}
     folder.append_log(event)
     log.info("eval", run=folder.name, **{k: v for k, v in event.items() if k != "event"})
+
+
+def _save_checkpoint(folder: RunFolder, model, optimizer, scheduler, best: Best, step: int, base_model: str) -> None:
+    """adapters/step-N/: the adapter plus the trainer state (plain tensors and numbers: see load_trainer_state)."""
+    import torch
+
+    from vocabd.training.adapter import save_adapter
+
+    def write(tmp):
+        save_adapter(model, tmp, base_model)
+        torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state(), "best": asdict(best)}, tmp / TRAINER_STATE)
+
+    folder.save_checkpoint(step, write)
+
+
+def _pause_on_battery(folder: RunFolder, config: RunConfig, model, optimizer, scheduler, best: Best, step: int,
+                      status: RunStatus, heavy: HeavyLock) -> None:
+    """Checkpoint, let go of the machine and wait on mains power; a run killed meanwhile resumes from here."""
+    if folder.latest_checkpoint() != step:
+        _save_checkpoint(folder, model, optimizer, scheduler, best, step, config.model)
+    heavy.release()
+    release_free_memory()
+    folder.append_log({"event": "paused", "step": step, "reason": "on battery"})
+    log.info("training_paused", run=folder.name, step=step, reason="on battery ([train] pause_on_battery)")
+    status.reason = "paused: on battery ([train] pause_on_battery = false trains anyway)"
+    while on_battery():
+        status.heartbeat = time.time()
+        write_status(folder.root, status)
+        time.sleep(POWER_CHECK_SECONDS)
+    heavy.acquire(_waiting_beat(folder, status))
+    status.reason, status.heartbeat = "", time.time()
+    write_status(folder.root, status)
+    folder.append_log({"event": "resumed_on_mains", "step": step})
+    log.info("training_resumed", run=folder.name, step=step)
+
+
+def _waiting_beat(folder: RunFolder, status: RunStatus):
+    """While the run waits for the heavy lock it is alive, not stalled: say so in status.json."""
+    last = [0.0]
+
+    def beat(holder: str) -> None:
+        if time.monotonic() - last[0] >= HEARTBEAT_SECONDS * 5:
+            last[0] = time.monotonic()
+            status.reason, status.heartbeat = f"waiting for another torch worker to finish ({holder})", time.time()
+            write_status(folder.root, status)
+
+    return beat
 
 
 def _restore(folder: RunFolder, model, optimizer, scheduler, best: Best) -> int | None:

@@ -38,6 +38,7 @@ def build_run_config(ws: Workspace, name: str, train: Path | None, flags: dict[s
         batch_size=pick("batch_size", t.batch_size),
         warmup_steps=pick("warmup_steps", t.warmup_steps),
         seed=pick("seed", t.seed),
+        pause_on_battery=t.pause_on_battery,
         allow_outside=True,
     )
     config.validate()

@@ -1,0 +1,157 @@
+"""Good citizenship for torch-heavy workers (the trainer, `vocabd evaluate`): one at a time on this machine,
+at background priority, with as many torch threads as there are free cores.
+
+Torch-free at import. Two torch processes on the same cores make each other several times slower (their
+OpenMP threads spin against each other), so a second worker waits for the first instead of sharing.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from vocabd.log import get_logger
+
+log = get_logger(__name__)
+
+HEAVY_LOCK_ENV = "VOCABD_HEAVY_LOCK"  # another lock file (tests use their own, so they never wait on a real run)
+BACKGROUND_NICENESS = 10
+THREADS_RECHECK_SECONDS = 60.0
+
+
+def heavy_lock_path() -> Path:
+    """Per machine (per user): in the user cache folder, shared by every workspace."""
+    if os.environ.get(HEAVY_LOCK_ENV):
+        return Path(os.environ[HEAVY_LOCK_ENV])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("vocabd")) / "heavy.lock"
+
+
+class HeavyLock:
+    """An exclusive flock on the heavy-work lock file; the OS drops it when the holder dies (even kill -9).
+
+    The holder writes "pid what" into the file, so a waiting worker can say whom it waits for.
+    """
+
+    def __init__(self, what: str, path: Path | None = None):
+        self.what = what
+        self.path = Path(path) if path is not None else heavy_lock_path()
+        self._handle = None
+
+    @property
+    def held(self) -> bool:
+        return self._handle is not None
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            handle.close()
+            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            raise
+        handle.truncate(0)
+        handle.write(f"{os.getpid()} {self.what}\n")
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def acquire(self, on_wait: Callable[[str], None] | None = None, poll_seconds: float = 1.0) -> None:
+        """Block until held; while waiting, log once whom we wait for and call `on_wait(holder)` each poll."""
+        said = False
+        while not self.try_acquire():
+            holder = self.holder()
+            if not said:
+                log.info("waiting_for_heavy_lock", what=self.what, holder=holder, lock=str(self.path))
+                said = True
+            if on_wait is not None:
+                on_wait(holder)
+            time.sleep(poll_seconds)
+        if said:
+            log.info("heavy_lock_taken", what=self.what)
+
+    def release(self) -> None:
+        if self._handle is None:
+            return
+        self._handle.truncate(0)
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+        self._handle = None
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or "?"
+        except OSError:
+            return "?"
+
+
+@contextmanager
+def heavy_worker(what: str, on_wait: Callable[[str], None] | None = None) -> Iterator[HeavyLock]:
+    """The set-up every torch-heavy worker runs under: background priority, the heavy lock, torch threads."""
+    background_priority()
+    lock = HeavyLock(what)
+    lock.acquire(on_wait)
+    try:
+        set_torch_threads(free_cores(usable_cpus(), os.getloadavg()[0], 0.0))
+        yield lock
+    finally:
+        lock.release()
+
+
+def background_priority(niceness: int = BACKGROUND_NICENESS) -> None:
+    """Raise this process's niceness to at least `niceness` (never lowers it: an already nicer start stays)."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if current < niceness:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def free_cores(cpus: int, load: float, own: float) -> int:
+    """Torch threads for `cpus` usable cores when the load average is `load`, of which `own` (cores' worth)
+    is this process: the cores the others leave free, at least 1, at most `cpus`."""
+    others = max(0.0, load - own)
+    return max(1, min(cpus, round(cpus - others)))
+
+
+def set_torch_threads(threads: int) -> None:
+    import torch
+
+    if torch.get_num_threads() != threads:
+        log.info("torch_threads", threads=threads, was=torch.get_num_threads())
+        torch.set_num_threads(threads)
+
+
+class ThreadGovernor:
+    """Re-chooses the torch thread count now and then from the load the other processes put on the cores."""
+
+    def __init__(self, recheck_seconds: float = THREADS_RECHECK_SECONDS):
+        self.recheck_seconds = recheck_seconds
+        self._since, self._cpu = time.monotonic(), _own_cpu_seconds()
+
+    def tick(self) -> None:
+        elapsed = time.monotonic() - self._since
+        if elapsed < self.recheck_seconds:
+            return
+        cpu = _own_cpu_seconds()
+        own = (cpu - self._cpu) / elapsed
+        self._since, self._cpu = time.monotonic(), cpu
+        set_torch_threads(free_cores(usable_cpus(), os.getloadavg()[0], own))
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
