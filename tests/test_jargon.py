@@ -20,8 +20,8 @@ def write(tmp_path: Path, data: bytes | str, name: str = "jargon.txt") -> Path:
 def test_parse_comments_blank_lines_and_spoken_forms(tmp_path):
     path = write(tmp_path, "# telephony\n\nPBX | P B X   # the phone system\n  kubectl  \nC#\nops@acme.io\n")
     assert parse_jargon(path) == [
-        Term("PBX", "P B X"), Term("kubectl", "kube control"), Term("C#", "C sharp"),
-        Term("ops@acme.io", "ops at acme dot io"),
+        Term("PBX", "P B X"), Term("kubectl", "kube control", ("kube C T L", "kube cuddle")), Term("C#", "C sharp"),
+        Term("ops@acme.io", "ops at acme dot I O"),
     ]
 
 
@@ -64,12 +64,13 @@ def test_binary_non_utf8_huge_and_missing_lists_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("written, spoken", [
-    ("ops@acme.io", "ops at acme dot io"),
+    ("ops@acme.io", "ops at acme dot I O"),
+    ("news@acme.com", "news at acme dot com"),
     ("WER", "W E R"),
     ("kubectl", "kube control"),
     ("k8s", "kubernetes"),
     ("p99", "P ninety nine"),
-    ("v2.1", "V two point one"),
+    ("v2.1", "version two point one"),
     ("PBX", "P B X"),
     ("caller ID", "caller I D"),
     ("Inter-Asterisk Exchange", "Inter Asterisk Exchange"),
@@ -80,7 +81,11 @@ def test_binary_non_utf8_huge_and_missing_lists_are_refused(tmp_path):
     ("50%", "fifty percent"),
     ("007", "zero zero seven"),
     ("1234", "one thousand two hundred thirty four"),
-    ("PostgreSQL", "Postgre S Q L"),
+    ("PostgreSQL", "postgres Q L"),
+    ("nginx", "engine X"),
+    ("CUDA", "cuda"),
+    ("DTMF", "D T M F"),
+    ("IEEE", "I E E E"),
     ("IPv6", "I P V six"),
     ("npm", "N P M"),
     ("APIs", "A P Is"),
@@ -89,6 +94,26 @@ def test_binary_non_utf8_huge_and_missing_lists_are_refused(tmp_path):
 ])
 def test_spoken_form_table(written, spoken):
     assert spoken_form(written) == spoken
+
+
+def test_derived_terms_carry_the_other_ways_people_say_them(tmp_path):
+    path = tmp_path / "j.txt"
+    path.write_text("kubectl\nv2.1\nCUDA\n250ms\nCUDA toolkit\nPBX\nSIP | sip\n")
+    terms = {t.written: t for t in parse_jargon(path)}
+    assert terms["kubectl"].spoken_forms == ("kube control", "kube C T L", "kube cuddle")
+    assert terms["v2.1"].alternatives == ("V two point one",)
+    assert terms["CUDA"].spoken_forms == ("cuda", "C U D A")
+    assert terms["CUDA toolkit"].spoken_forms == ("cuda toolkit", "C U D A toolkit")
+    assert terms["250ms"].alternatives == ("two hundred and fifty milliseconds",)
+    assert terms["PBX"].alternatives == () and terms["SIP"].alternatives == ()  # the list's own form is final
+
+
+def test_sentences_say_the_other_forms_too():
+    term = Term("kubectl", "kube control", ("kube C T L", "kube cuddle"))
+    sentences = generate_sentences([term, Term("Digium", "Digium")], 60, seed=0)
+    said = Counter(form for s in sentences for form in term.spoken_forms if form in s.spoken)
+    assert said["kube control"] > said["kube C T L"] > 0 and said["kube cuddle"] > 0
+    assert all("kubectl" in s.text for s in sentences if "kubectl" in s.terms)
 
 
 TERMS = [Term("PBX", "P B X"), Term("kubectl", "kube control"), Term("ops@acme.io", "ops at acme dot io"),

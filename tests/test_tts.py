@@ -55,6 +55,16 @@ def test_espeak_speaks_16k_in_train_and_heldout_voices():
     assert_speech(espeak.render(SENTENCE, voice), WORDS)
 
 
+def test_speed_perturbation_shortens_and_raises_the_voice():
+    rate = 16000
+    t = np.arange(rate) / rate
+    audio = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    plain, fast = finish_audio(audio, rate, pad_seconds=0), finish_audio(audio, rate, pad_seconds=0, speed=1.1)
+    assert abs(len(plain) / len(fast) - 1.1) < 0.01
+    pitch = lambda x: np.argmax(np.abs(np.fft.rfft(x))) * rate / len(x)  # noqa: E731
+    assert abs(pitch(fast) - 220) < 3 and abs(pitch(plain) - 200) < 3
+
+
 def test_finish_audio_trims_resamples_and_drops_silence():
     rate = 22050
     t = np.arange(rate) / rate

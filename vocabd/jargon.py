@@ -23,6 +23,11 @@ log = get_logger(__name__)
 class Term:
     written: str  # the label the model must learn to output
     spoken: str  # what the synthesizer says
+    alternatives: tuple[str, ...] = ()  # other ways people say it (derived forms only; a list's own form is final)
+
+    @property
+    def spoken_forms(self) -> tuple[str, ...]:
+        return (self.spoken, *self.alternatives)
 
 
 class JargonError(VocabdError):
@@ -91,7 +96,10 @@ def _parse_line(raw: str, path: Path, number: int) -> Term | None:
     if len(written) > MAX_TERM_CHARS or len(spoken) > 4 * MAX_TERM_CHARS:
         raise JargonError(path, number, f"term longer than {MAX_TERM_CHARS} characters: {written[:40]!r}...")
     written = " ".join(written.split())
-    return Term(written=written, spoken=" ".join(spoken.split()) if spoken else spoken_form(written))
+    if spoken:
+        return Term(written=written, spoken=" ".join(spoken.split()))
+    first, *others = spoken_forms(written)
+    return Term(written=written, spoken=first, alternatives=tuple(others))
 
 
 # --- spoken forms -------------------------------------------------------------------------------
@@ -108,6 +116,20 @@ SYMBOLS = {"@": "at", ".": "dot", "/": "slash", "\\": "backslash", "_": "undersc
 # Numeronyms cannot be derived from their letters.
 NUMERONYMS = {"k8s": "kubernetes", "i18n": "internationalization", "l10n": "localization",
               "a11y": "accessibility", "o11y": "observability", "k3s": "k three s"}
+
+# Names whose letters do not tell how they are said; the first form is the usual one.
+SAID_AS = {
+    "k8s": ("kubernetes", "K eights"), "kubectl": ("kube control", "kube C T L", "kube cuddle"),
+    "nginx": ("engine X",), "postgresql": ("postgres Q L", "postgres"), "postgres": ("postgres",),
+    "mysql": ("my S Q L", "my sequel"), "sqlite": ("S Q lite", "sequel lite"), "json": ("jason", "J S O N"),
+    "yaml": ("yamel",), "oauth": ("oh auth",), "sudo": ("sue do",), "github": ("git hub",), "gitlab": ("git lab",),
+    "ubuntu": ("oo boon too",), "debian": ("debbian",), "linux": ("linnux",), "gif": ("gif", "jif"),
+    "jpeg": ("jay peg",), "ascii": ("ask ee",), "gui": ("gooey", "G U I"), "sql": ("sequel", "S Q L"),
+    "wifi": ("why fi",), "io": ("I O",), "ai": ("A I",), "ui": ("U I",), "ux": ("U X",),
+}
+
+# Domain endings said letter by letter ("acme dot I O").
+SPELLED_DOMAINS = {"io", "ai", "uk", "us", "de", "eu", "tv", "fm", "ly", "sh", "js"}
 
 # Common tails of tool names, said as words ("kubectl" -> "kube control").
 TAILS = {"ctl": "control", "cfg": "config", "conf": "conf", "db": "D B", "sql": "sequel", "js": "J S"}
@@ -143,9 +165,43 @@ def _cardinal(n: int) -> str:
 
 
 def spoken_form(written: str) -> str:
-    """How a person says a written term: 'ops@acme.io' -> 'ops at acme dot io', 'WER' -> 'W E R'."""
-    words = [_spoken_word(word) for word in written.split()]
-    return " ".join(" ".join(words).split())
+    """How a person says a written term: 'ops@acme.io' -> 'ops at acme dot I O', 'WER' -> 'W E R'."""
+    return spoken_forms(written)[0]
+
+
+MAX_FORMS = 4
+
+
+def spoken_forms(written: str) -> tuple[str, ...]:
+    """The usual way to say `written`, then other ways people say it (each word varied on its own)."""
+    per_word = [_word_forms(word) for word in written.split()]
+    first = [forms[0] for forms in per_word]
+    out = [first]
+    for i, forms in enumerate(per_word):
+        out += [first[:i] + [other] + first[i + 1 :] for other in forms[1:]]
+    said = (" ".join(" ".join(words).split()) for words in out)
+    return tuple(dict.fromkeys(said))[:MAX_FORMS]
+
+
+_VERSION = re.compile(r"[vV](\d+(?:\.\d+)*)")
+_CV = re.compile(r"(?:[BCDFGHJKLMNPQRSTVWXYZ][AEIOU]){2,3}|[AEIOU](?:[BCDFGHJKLMNPQRSTVWXYZ][AEIOU]){1,2}[BCDFGHJKLMNPQRSTVWXYZ]?")
+
+
+def _word_forms(word: str) -> tuple[str, ...]:
+    lower = word.lower()
+    if lower in SAID_AS:
+        return SAID_AS[lower]
+    if lower in NUMERONYMS:
+        return (NUMERONYMS[lower],)
+    if version := _VERSION.fullmatch(word):  # v2.1: "version two point one", also "V two point one"
+        number = _spoken_word(version.group(1))
+        return (f"version {number}", f"V {number}")
+    if word.isupper() and word.isalpha() and 4 <= len(word) <= 6 and _CV.fullmatch(word):
+        return (lower, " ".join(word))  # CUDA, NASA: said as a word, sometimes spelled
+    spoken = _spoken_word(word)
+    if (unit := re.fullmatch(r"(\d+)([A-Za-z]+)", word)) and int(unit.group(1)) % 100 and int(unit.group(1)) > 100:
+        return (spoken, spoken.replace(" hundred ", " hundred and ", 1))  # 250ms
+    return (spoken,)
 
 
 def _spoken_word(word: str) -> str:
@@ -164,6 +220,8 @@ def _spoken_word(word: str) -> str:
 def _spoken_token(token: str, prev: str, nxt: str, address: bool, first: bool) -> str:
     if token.isdigit():
         return number_words(token)
+    if address and prev == "." and not nxt and token.lower() in SPELLED_DOMAINS:
+        return " ".join(token.upper())  # acme.io: "dot I O"
     if token.isalpha():
         return _spoken_letters(token, prev)
     if token == "." and prev.isdigit() and nxt.isdigit():

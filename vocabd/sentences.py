@@ -74,6 +74,31 @@ TEMPLATES = (
     "Page {n} of the {t} manual covers {t}.",
     "Allocate {n} gigabytes to {t} and {n} to {t}.",
     "The {t} queue has {n} messages waiting for {t}.",
+    # one term in an ordinary sentence, the way people mention jargon most of the time
+    "I think {t} is the reason the page is slow.",
+    "Can you take a quick look at {t} before lunch?",
+    "We talked about {t} for most of the meeting.",
+    "Honestly, {t} has been solid for months.",
+    "Let me know when {t} is back to normal.",
+    "The numbers from {t} look a lot better this week.",
+    "My plan for today is to clean up {t}.",
+    "She asked whether {t} is part of the contract.",
+    "Nobody on the team really understands {t} yet.",
+    "After the update, {t} started acting up again.",
+    "Put a note in the ticket that {t} was the cause.",
+    "So the short answer is {t}, and the long answer is a meeting.",
+    "Write down {t} so we do not forget it.",
+    "It is probably {t} again, it usually is.",
+    "I would rather not depend on {t} for this.",
+    "We need a second opinion on {t}.",
+    "Tell {name} that {t} is ready for review.",
+    "From what I can see, {t} is fine.",
+    "The customer mentioned {t} twice on the call.",
+    "Okay, so first {t}, then coffee.",
+    "Give me {n} minutes to check {t}.",
+    "That is a question for whoever runs {t}.",
+    "Wait, did you say {t}?",
+    "I heard {t} is getting replaced next year.",
 )
 
 NAMES = ("Alex", "Maria", "Sam", "Priya", "John", "Chen", "Fatima", "Lucas", "Emma", "Omar", "Kate", "David")
@@ -168,7 +193,7 @@ def _from_template(template: str, terms: Sequence[Term], usage: Counter[str], rn
 def _fill(slot: str, chosen, rng: random.Random) -> tuple[str, str]:
     if slot == "t":
         term = next(chosen)
-        return term.written, term.spoken
+        return term.written, _said(term, rng)
     if slot == "n":
         value = str(rng.choice((rng.randint(2, 12), rng.randint(13, 99), rng.randint(100, 999), rng.randint(1000, 9999))))
         return value, number_words(value)
@@ -179,6 +204,16 @@ def _fill(slot: str, chosen, rng: random.Random) -> tuple[str, str]:
         day = rng.choice(DAYS)
         return day, day
     return rng.choice(TIMES)
+
+
+PRIMARY_SHARE = 0.6  # how often a term with other spoken forms is said the usual way
+
+
+def _said(term: Term, rng: random.Random) -> str:
+    """The usual spoken form most of the time, the others (`kube C T L`, `V two point one`) the rest."""
+    if not term.alternatives or rng.random() < PRIMARY_SHARE:
+        return term.spoken
+    return rng.choice(term.alternatives)
 
 
 def _usable_carrier(text: str) -> bool:
@@ -206,5 +241,5 @@ def _from_carrier(carrier: str, terms: Sequence[Term], usage: Counter[str], rng:
         core = word.strip(".,;:!?\"'()")
         head, tail = word[: word.index(core)], word[word.index(core) + len(core):]
         text_words[position] = f"{head}{term.written}{tail}"
-        spoken_words[position] = f"{head}{term.spoken}{tail}"
+        spoken_words[position] = f"{head}{_said(term, rng)}{tail}"
     return Sentence(text=" ".join(text_words), spoken=" ".join(spoken_words), terms=tuple(t.written for t in chosen))

@@ -57,11 +57,21 @@ class Synthesizer(ABC):
         """Say `text`; float32 mono at 16 kHz."""
 
 
-def finish_audio(audio: np.ndarray, rate: int, peak: float = 0.9, pad_seconds: float = 0.15) -> np.ndarray:
-    """Resample to 16 kHz, trim the silent ends, pad a little silence back and set the peak level."""
+SPEEDS = (0.92, 1.1)  # speed perturbation: tempo, pitch and formants move together, like a longer or shorter vocal tract
+
+
+def pick_speed(rng: random.Random) -> float:
+    return round(rng.uniform(*SPEEDS), 2)
+
+
+def finish_audio(audio: np.ndarray, rate: int, peak: float = 0.9, pad_seconds: float = 0.15,
+                 speed: float = 1.0) -> np.ndarray:
+    """Resample to 16 kHz, trim the silent ends, pad a little silence back and set the peak level.
+    `speed` > 1 plays the audio faster: shorter, higher in pitch and formants (a smaller speaker)."""
     import soxr
 
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    rate = round(rate * speed)
     if rate != SAMPLE_RATE and len(audio):
         audio = soxr.resample(audio, rate, SAMPLE_RATE).astype(np.float32)
     loud = np.flatnonzero(np.abs(audio) > 0.01 * (float(np.abs(audio).max()) if len(audio) else 0.0))

