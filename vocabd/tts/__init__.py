@@ -60,8 +60,9 @@ class Synthesizer(ABC):
 SPEEDS = (0.92, 1.1)  # speed perturbation: tempo, pitch and formants move together, like a longer or shorter vocal tract
 
 
-def pick_speed(rng: random.Random) -> float:
-    return round(rng.uniform(*SPEEDS), 2)
+def pick_speed(rng: random.Random, speeds: tuple[float, float] | None) -> dict:
+    """A `speed` voice setting drawn from `speeds`; nothing (and no draw from `rng`) without a range."""
+    return {"speed": round(rng.uniform(*speeds), 2)} if speeds else {}
 
 
 def finish_audio(audio: np.ndarray, rate: int, peak: float = 0.9, pad_seconds: float = 0.15,
@@ -155,11 +156,11 @@ def build_backend(name: str, config: Config, voice_ref: Path | None = None, held
     if name == "piper":
         from vocabd.tts.piper import PiperSynthesizer
 
-        return PiperSynthesizer(workers=workers)
+        return PiperSynthesizer(workers=workers, speeds=SPEEDS)
     if name == "espeak":
         from vocabd.tts.espeak import HELDOUT_VOICES, TRAIN_VOICES, EspeakSynthesizer
 
-        return EspeakSynthesizer(voices=HELDOUT_VOICES if heldout else TRAIN_VOICES, workers=workers)
+        return EspeakSynthesizer(voices=HELDOUT_VOICES if heldout else TRAIN_VOICES, workers=workers, speeds=SPEEDS)
     if name == "f5_mlx":
         from vocabd.tts.f5_mlx import F5Synthesizer
 

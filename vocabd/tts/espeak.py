@@ -27,13 +27,15 @@ class EspeakSynthesizer(Synthesizer):
     backend = "espeak"
     cloned = False
 
-    def __init__(self, voices: tuple[str, ...] = TRAIN_VOICES, workers: int = 2):
+    def __init__(self, voices: tuple[str, ...] = TRAIN_VOICES, workers: int = 2,
+                 speeds: tuple[float, float] | None = None):
         binary = shutil.which("espeak-ng")
         if binary is None:
             raise SynthesisError("espeak-ng is not installed (apt-get install espeak-ng)")
         self.binary = binary
         self.voices = voices
         self.workers = workers  # each sentence is its own process
+        self.speeds = speeds  # speed perturbation range, or None for none
 
     def identity(self) -> str:
         version = subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout.strip()
@@ -43,7 +45,7 @@ class EspeakSynthesizer(Synthesizer):
         return Voice(
             name=f"espeak:{rng.choice(self.voices)}",
             settings={"rate": rng.randint(*RATES), "pitch": rng.randint(35, 65), "peak": round(rng.uniform(0.5, 0.9), 2),
-                      "speed": pick_speed(rng)},
+                      **pick_speed(rng, self.speeds)},
         )
 
     def render(self, text: str, voice: Voice) -> np.ndarray:

@@ -23,11 +23,12 @@ class PiperSynthesizer(Synthesizer):
     backend = "piper"
     cloned = False
 
-    def __init__(self, model: Path | None = None, workers: int = 2):
+    def __init__(self, model: Path | None = None, workers: int = 2, speeds: tuple[float, float] | None = None):
         self.model_path, self.config_path = _voice_files(model)
         self.voice = _load_voice(self.model_path, self.config_path)
         self.voice_name = f"piper:{self.model_path.stem.split('-')[1] if '-' in self.model_path.stem else self.model_path.stem}"
         self.workers = workers
+        self.speeds = speeds  # speed perturbation range, or None for none
         self._phonemize_lock = threading.Lock()  # piper phonemizes through the espeak-ng library, not thread safe
 
     def identity(self) -> str:
@@ -40,7 +41,7 @@ class PiperSynthesizer(Synthesizer):
             "noise_scale": round(rng.uniform(0.45, 0.85), 2),
             "noise_w_scale": round(rng.uniform(0.6, 1.0), 2),
             "peak": round(rng.uniform(0.5, 0.9), 2),
-            "speed": pick_speed(rng),
+            **pick_speed(rng, self.speeds),
         })
 
     def render(self, text: str, voice: Voice) -> np.ndarray:
