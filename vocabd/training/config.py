@@ -49,6 +49,7 @@ class RunConfig:
     replay_dev_clips: int = 24  # held-out replay clips: a general-speech WER/loss watched during training
     replay_weight: float = 1.0  # weight of the replay-dev WER when choosing best/
     pause_on_battery: bool = True  # wait (checkpointed, lock released) while the machine runs on battery
+    kl_weight: float = 0.0  # KL to the base model on general audio (training/anchor.py); 0 = off
     allow_outside: bool = True
     extra: dict = field(default_factory=dict)
 

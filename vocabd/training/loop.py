@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from vocabd.log import get_logger
+from vocabd.training.anchor import build_anchor
 from vocabd.training.config import RunConfig
 from vocabd.training.data import (MICRO_BATCH_SECONDS, Example, TrainData, batches_from, collate, micro_batches,
                                   prepare_data)
@@ -108,6 +109,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
     log.info("training", run=folder.name, from_step=step, max_steps=config.max_steps, trainable=trainable,
              train_clips=len(data.train), dev_clips=len(data.dev), replay=len(data.replay))
 
+    anchor = build_anchor(asr, model, data.replay, config.kl_weight, config.seed, config.batch_size)
     model.train()
     batches = batches_from(data, config.batch_size, config.replay_ratio, config.seed, step)
     first_step, clock = step, time.monotonic()
@@ -123,14 +125,17 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
             threads.tick()
             batch = next(batches)
             tick = time.monotonic()
-            loss, tokens = train_step(model, optimizer, scheduler, batch, asr.tokenizer, DECODER_START_ID, labels)
+            extra = (lambda: anchor.loss(model, step, asr.tokenizer, DECODER_START_ID, labels)) if anchor else None
+            loss, tokens = train_step(model, optimizer, scheduler, batch, asr.tokenizer, DECODER_START_ID, labels,
+                                      extra)
             step += 1
             seconds = time.monotonic() - tick
             audio = sum(e.seconds for e in batch)
             folder.append_log({"event": "train", "step": step, "loss": round(loss, 5),
                                "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 3),
                                "clips_per_s": round(len(batch) / seconds, 2),
-                               "audio_s_per_s": round(audio / seconds, 2), "tokens": tokens})
+                               "audio_s_per_s": round(audio / seconds, 2), "tokens": tokens,
+                               **({"kl": round(anchor.last, 5)} if anchor else {})})
             per_step = (time.monotonic() - clock) / (step - first_step)
             status.step, status.loss, status.seconds_per_step = step, loss, per_step
             status.eta_seconds = per_step * (config.max_steps - step)
@@ -171,10 +176,14 @@ def token_loss(model: Any, batch: dict) -> tuple[Any, int]:
 
 
 def train_step(model, optimizer, scheduler, examples: list[Example], tokenizer, start_id: int,
-               labels: dict) -> tuple[float, int]:
+               labels: dict, extra_loss=None) -> tuple[float, int]:
+    """One optimizer step; `extra_loss()` (the anchor's KL, training/anchor.py) is added to the loss that is
+    backpropagated, while the returned loss is the cross-entropy alone."""
     import torch
 
     loss, tokens = backward_in_parts(model, examples, tokenizer, start_id, labels)
+    if extra_loss is not None:  # a second backward: gradients add up before the step
+        extra_loss().backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     optimizer.step()
     scheduler.step()

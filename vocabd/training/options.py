@@ -39,6 +39,7 @@ def build_run_config(ws: Workspace, name: str, train: Path | None, flags: dict[s
         warmup_steps=pick("warmup_steps", t.warmup_steps),
         seed=pick("seed", t.seed),
         pause_on_battery=t.pause_on_battery,
+        kl_weight=pick("kl_weight", t.kl_weight) if replay else 0.0,
         allow_outside=True,
     )
     config.validate()
@@ -57,6 +58,7 @@ def config_args(config: RunConfig) -> list[str]:
         args += ["--dev", config.dev]
     if config.replay:
         args += ["--replay", config.replay, "--replay-ratio", repr(config.replay_ratio)]
+        args += ["--kl-weight", repr(config.kl_weight)]
     return args
 
 
