@@ -177,8 +177,8 @@ def token_loss(model: Any, batch: dict) -> tuple[Any, int]:
 
 def train_step(model, optimizer, scheduler, examples: list[Example], tokenizer, start_id: int,
                labels: dict, extra_loss=None) -> tuple[float, int]:
-    """One optimizer step; `extra_loss()` (the anchor's KL, training/anchor.py) is added to the loss that is
-    backpropagated, while the returned loss is the cross-entropy alone."""
+    """One optimizer step; the gradient of `extra_loss()` (the anchor's KL, training/anchor.py) is added to the
+    cross-entropy's, while the returned loss is the cross-entropy alone."""
     import torch
 
     loss, tokens = backward_in_parts(model, examples, tokenizer, start_id, labels)
