@@ -140,18 +140,18 @@ class ThreadGovernor:
 
     def __init__(self, recheck_seconds: float = THREADS_RECHECK_SECONDS):
         self.recheck_seconds = recheck_seconds
-        self._since, self._cpu = time.monotonic(), _own_cpu_seconds()
+        self._since, self._cpu = time.monotonic(), own_cpu_seconds()
 
     def tick(self) -> None:
         elapsed = time.monotonic() - self._since
         if elapsed < self.recheck_seconds:
             return
-        cpu = _own_cpu_seconds()
+        cpu = own_cpu_seconds()
         own = (cpu - self._cpu) / elapsed
         self._since, self._cpu = time.monotonic(), cpu
         set_torch_threads(free_cores(usable_cpus(), os.getloadavg()[0], own))
 
 
-def _own_cpu_seconds() -> float:
+def own_cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system

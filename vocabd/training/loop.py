@@ -23,7 +23,7 @@ from vocabd.training.anchor import build_anchor
 from vocabd.training.config import RunConfig
 from vocabd.training.data import (MICRO_BATCH_SECONDS, Example, TrainData, batches_from, collate, micro_batches,
                                   prepare_data)
-from vocabd.training.heavy import HeavyLock, ThreadGovernor, heavy_worker
+from vocabd.training.heavy import HeavyLock, ThreadGovernor, heavy_worker, own_cpu_seconds
 from vocabd.training.memory import release_free_memory, tune_allocator
 from vocabd.training.power import on_battery
 from vocabd.training.run_folder import TRAINER_STATE, RunFolder
@@ -124,7 +124,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
                     first_step, clock = step, time.monotonic()  # the pause is no part of the step time
             threads.tick()
             batch = next(batches)
-            tick = time.monotonic()
+            tick, cpu = time.monotonic(), own_cpu_seconds()
             extra = (lambda: anchor.loss(model, step, asr.tokenizer, DECODER_START_ID, labels)) if anchor else None
             loss, tokens = train_step(model, optimizer, scheduler, batch, asr.tokenizer, DECODER_START_ID, labels,
                                       extra)
@@ -133,6 +133,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
             audio = sum(e.seconds for e in batch)
             folder.append_log({"event": "train", "step": step, "loss": round(loss, 5),
                                "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 3),
+                               "cpu_seconds": round(own_cpu_seconds() - cpu, 3), "audio_s": round(audio, 2),
                                "clips_per_s": round(len(batch) / seconds, 2),
                                "audio_s_per_s": round(audio / seconds, 2), "tokens": tokens,
                                **({"kl": round(anchor.last, 5)} if anchor else {})})
