@@ -308,6 +308,7 @@ def test_copies_keep_the_drops_permission_bits(ws):
     old = os.umask(0o022)
     try:
         pair(ws.inbox, "take", text="a private note")
+        pair(ws.inbox, "meeting", seconds=31.0, text="a long private note", seed=2)  # kept to be split
         write_wav(ws.inbox / "voice.wav", speechlike(3.0, seed=1))
         (ws.inbox / "voice.txt").write_text("my voice", encoding="utf-8")
         (ws.inbox / "terms.txt").write_text("PBX\n", encoding="utf-8")
@@ -317,8 +318,10 @@ def test_copies_keep_the_drops_permission_bits(ws):
     finally:
         os.umask(old)
     assert {o.status for o in outcomes} == {"done"}
-    written = [*(ws.data / "recordings").iterdir(), ws.manifest("my_voice_train"), ws.data / "voice_ref.wav",
+    written = [*(ws.data / "recordings").glob("*.wav"), *(ws.data / "recordings" / "long").iterdir(),
+               ws.manifest("my_voice_train"), ws.data / "long_recordings.jsonl", ws.data / "voice_ref.wav",
                ws.data / "voice_ref.txt", ws.data / "jargon.txt"]
+    assert len(written) == 7
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: "0o600" for p in written}
 
 

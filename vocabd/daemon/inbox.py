@@ -350,7 +350,8 @@ def _ingest_recording(ws: Workspace, drop: Drop, undo: Undo) -> str:
         digest = _check_new(ws, "recording", _hash_file(f))
         audio_mode = _private_mode(f)
     if len(samples) / SAMPLE_RATE > MAX_SECONDS:  # split into pieces by the chain (vocabd/longform/)
-        message = store_long_recording(ws, samples, text, shown(audio_path.name), shown(group_key(audio_path)), digest)
+        message = store_long_recording(ws, samples, text, shown(audio_path.name), shown(group_key(audio_path)), digest,
+                                       audio_mode & text_mode)
         ledger.record(ws, "recording", digest, names(drop.files), f"data/{LONG_MANIFEST}", split="long")
         return message
     split = split_for_text(text)  # the one place the train / held-out side is chosen

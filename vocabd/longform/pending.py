@@ -31,24 +31,25 @@ MAX_LONG_SECONDS = 300.0  # longer recordings are still refused at ingest
 SPLIT_TIMEOUT_S = 1800
 
 
-def append_row(manifest: Path, row: dict[str, Any]) -> None:
+def append_row(manifest: Path, row: dict[str, Any], mode: int | None = None) -> None:
     """Append one JSONL row unless one with the same sha256 is there already (a crash between steps)."""
     manifest.parent.mkdir(parents=True, exist_ok=True)
     if manifest.exists() and f'"sha256": "{row["sha256"]}"' in manifest.read_text(encoding="utf-8"):
         return
-    with open_append(manifest) as f:  # never through a link planted at its name
+    with open_append(manifest, mode) as f:  # never through a link planted at its name
         f.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
 
 
-def store_long_recording(ws: Workspace, samples: np.ndarray, text: str, origin: str, key: str, digest: str) -> str:
-    """Keep a recording over 30 s for splitting; returns the ingest message."""
+def store_long_recording(ws: Workspace, samples: np.ndarray, text: str, origin: str, key: str, digest: str,
+                         mode: int | None = None) -> str:
+    """Keep a recording over 30 s for splitting (with the drop's permission bits `mode`); returns the ingest message."""
     stored = ws.data / LONG_FOLDER / f"{digest[:16]}.wav"
-    write_wav(stored, samples, SAMPLE_RATE)
+    write_wav(stored, samples, SAMPLE_RATE, mode=mode)
     seconds = round(len(samples) / SAMPLE_RATE, 3)
     append_row(ws.data / LONG_MANIFEST, {"audio": f"{LONG_FOLDER}/{stored.name}", "text": text, "duration": seconds,
-                                         "id": f"{key}-{digest[:8]}", "origin": origin, "sha256": digest})
+                                         "id": f"{key}-{digest[:8]}", "origin": origin, "sha256": digest}, mode)
     return f"long recording ({seconds:.1f} s) -> {LONG_MANIFEST}: split into pieces under 30 s at the next chain"
 
 
