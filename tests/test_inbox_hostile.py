@@ -264,6 +264,17 @@ def test_one_bad_drop_never_stops_the_batch(ws):
     assert [i["files"] for i in ledger.read_state(ws)["items"] if i["kind"] == "jargon"] == [["menu\\xff.txt"]]
 
 
+def test_names_that_are_not_utf8_go_through_the_watcher(watched):
+    inbox = os.fsencode(watched.ws.inbox)
+    with open(inbox + b"/t\xe9rms.txt", "wb") as f:
+        f.write(b"PBX\n")
+    with open(inbox + b"/n\xf6te.wav", "wb") as f:
+        f.write(b"RIFF")
+    assert wait_until(lambda: len(watched.outcomes) == 2)
+    assert sorted(o.status for o in watched.outcomes) == ["done", "rejected"] and watched.errors == []
+    assert sorted(os.listdir(inbox)) == [b"done", b"rejected"]
+
+
 def test_a_full_disk_leaves_no_half_ingest_and_the_batch_goes_on(ws):
     pair(ws.inbox, "big", seconds=20.0)  # its 16 kHz copy needs 640 KB
     (ws.inbox / "terms.txt").write_text("PBX\n", encoding="utf-8")

@@ -105,7 +105,7 @@ class Undo:
         for step in reversed(self._steps):
             try:
                 step()
-            except OSError:
+            except Exception:  # the rest is still taken back
                 log.exception("inbox.undo_failed")
 
 
@@ -239,10 +239,9 @@ def _ingest(ws: Workspace, drop: Drop) -> Outcome:
     undo = Undo()
     try:
         message = _INGESTERS[drop.kind](ws, drop, undo)
-    except Duplicate as e:
-        return _set_aside(ws, drop, "duplicate", str(e))
-    except Rejected as e:
-        return _set_aside(ws, drop, "rejected", str(e))
+    except (Duplicate, Rejected) as e:
+        undo.run()
+        return _set_aside(ws, drop, "duplicate" if isinstance(e, Duplicate) else "rejected", str(e))
     except Exception as e:  # disk full, a file deleted while read: nothing half written stays
         undo.run()
         log.exception("inbox.error", files=names(drop.files))
@@ -296,10 +295,11 @@ def _move_group(ws: Workspace, paths: list[Path], folder: Path, extra_suffix: st
     `folder` must be a real folder inside the workspace; a target name that exists in any form (a link
     included, and the reason file beside it) is never replaced. Returns where each file is now.
     """
-    real_folder(ws.root, folder)
     def taken(target: Path) -> bool:
         return os.path.lexists(target) or bool(extra_suffix) and os.path.lexists(
             target.with_name(_fit(target.name, extra_suffix)))
+
+    real_folder(ws.root, folder)
 
     for n in range(0, 100_000):
         targets = [folder / (p.name if n == 0 else _fit(p.stem, f".{n}{p.suffix}")) for p in paths]

@@ -104,7 +104,7 @@ class InboxWatcher(FileSystemEventHandler):
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         raw = getattr(event, "dest_path", "") or event.src_path
-        path = Path(raw if isinstance(raw, str) else raw.decode())
+        path = Path(os.fsdecode(raw))  # a name that is not UTF-8 stays a name (surrogate escapes)
         if path.parent != self.inbox or is_ignored(path.name):
             return
         now = time.monotonic()
