@@ -39,15 +39,16 @@ def imported(ws) -> list[str]:
 def test_stage_children_never_import_modules_from_the_workspace(ws, tmp_path, monkeypatch):
     from vocabd.errors import VocabdError
     from vocabd.jobs.evaluate import _run_evaluate
-    from vocabd.training.launch import spawn_run
+    from vocabd.training.launch import spawn_trainer
+    from vocabd.training.run_folder import RunFolder
 
     plant_shadows(ws)
     started = vocabd(ws, "start")  # the detached daemon runs in the workspace folder
     assert started.returncode == 0, started.stderr
     assert vocabd(ws, "stop").returncode == 0
     monkeypatch.chdir(ws.root)  # a stage runs with the daemon's current folder: the workspace
-    pid = spawn_run(ws, "shadowed", ["--max-steps", "1", "--eval-interval", "1"])  # no --train: refused at once
-    wait_until(lambda: "error" in (ws.run_dir("shadowed") / "stdout.log").read_text(), what="run-experiment to end")
+    pid = spawn_trainer(RunFolder(ws.run_dir("shadowed")))  # no config.json: refused at once
+    wait_until(lambda: "error" in (ws.run_dir("shadowed") / "stdout.log").read_text(), what="the trainer to end")
     with pytest.raises(VocabdError, match="evaluation of"):
         _run_evaluate(ws, ws.root / "missing.jsonl", None)
     assert pid > 0 and imported(ws) == []
@@ -118,8 +119,8 @@ def fake_trainer(ws, run: str) -> subprocess.Popen:
     code = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
             "print('locked', flush=True); time.sleep(300)")
     (ws.run_dir(run)).mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-c", code, str(ws.run_dir(run) / ".lock"), "-m", "vocabd",
-                             "run-experiment", run, "--workspace", str(ws.root)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(ws.run_dir(run) / ".lock"), "-m",
+                             "vocabd.training.worker", str(ws.run_dir(run))], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -155,8 +156,8 @@ def test_the_proven_trainer_of_a_superseded_chain_is_stopped(ws):
     (ws.data / "jargon.txt").write_text("kubectl\n")
     trainer = fake_trainer(ws, "adapt-old_mini")
     try:
-        assert is_trainer(ws.root, ws.run_dir("adapt-old_mini"), trainer.pid)
-        assert not is_trainer(ws.root, ws.run_dir("adapt-other"), trainer.pid)
+        assert is_trainer(ws.run_dir("adapt-old_mini"), trainer.pid)
+        assert not is_trainer(ws.run_dir("adapt-other"), trainer.pid)
         plant_chain(ws, phase="mini", stage="poll", state="running", train_pid=trainer.pid)
         pipeline.start_chain(ws)
         assert trainer.wait(timeout=10) == -15  # SIGTERM

@@ -55,7 +55,8 @@ def train_events(run: Path, kind: str = "train") -> list[dict]:
 
 def test_daemon_side_modules_do_not_import_torch():
     code = ("import sys, vocabd.cli, vocabd.training.status, vocabd.training.launch, vocabd.training.poll, "
-            "vocabd.training.cli_run; print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+            "vocabd.training.cli_run, vocabd.training.options, vocabd.jobs.train; "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -158,11 +159,15 @@ def test_dora_and_lora_train_and_load_for_transcription(ws, tiny_model, corpus, 
 
 
 def test_resume_after_kill_continues_steps_and_loss_curve(ws, tiny_model, corpus):
-    from vocabd.training.launch import launch_experiment
+    from vocabd.training.launch import prepare_new_run, spawn_trainer
+    from vocabd.training.options import build_run_config
 
     args = ["--model", str(tiny_model), *FAST]
-    pid = launch_experiment(ws, "killed", corpus["train"], max_steps=30, eval_interval=10, extra_args=args)
+    config = build_run_config(ws, "killed", corpus["train"], {"model": str(tiny_model), "batch_size": 4, "lr": 0.01,
+                                                              "warmup_steps": 2, "eval_interval": 10, "max_steps": 30})
     run = ws.run_dir("killed")
+    prepare_new_run(RunFolder(run), config)
+    pid = spawn_trainer(RunFolder(run))
     deadline = time.time() + 90
     while time.time() < deadline and not (run / "adapters" / "step-10").is_dir():
         time.sleep(0.1)
@@ -224,6 +229,7 @@ def test_bad_audio_fails_the_run_with_a_clear_report(ws, tiny_model, corpus, tmp
     (tmp_path / "broken.wav").write_bytes(b"not audio at all")
     rows.append(json.dumps({"audio": "broken.wav", "text": "broken"}))
     bad.write_text("\n".join(r.replace('"c', f'"{corpus["train"].parent}/c') for r in rows) + "\n")
+    ws.config_file.write_text("[data]\nallow_outside = true\n")  # the good rows lie outside bad.jsonl's folder
     code, out = cli("run-experiment", "bad", "-w", str(ws.root), "--train", str(bad), "--model", str(tiny_model))
     assert code == 1 and "broken.wav" in out
     run = ws.run_dir("bad")

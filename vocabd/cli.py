@@ -82,6 +82,7 @@ no_bias_option = click.option("--no-bias", is_flag=True,
 
 
 def workspace_or_none(workspace: Path | None) -> Workspace | None:
+    """The workspace when one is found (its settings apply), else None (the built-in defaults)."""
     try:
         return find_workspace(workspace)
     except VocabdError:
@@ -92,14 +93,6 @@ def bias_config(ws: Workspace | None):
     from vocabd.config import BiasConfig
 
     return ws.config.bias if ws is not None else BiasConfig()
-
-
-def default_model(workspace: Path | None) -> str | None:
-    """The workspace's base model when a workspace is found, else the built-in default."""
-    try:
-        return find_workspace(workspace).config.model.base
-    except VocabdError:
-        return None
 
 
 def log_to_workspace(workspace: Path | None) -> None:
@@ -125,6 +118,18 @@ def take_in_inbox_for(manifest: Path | None, workspace: Path | None) -> None:
         take_in_inbox_first(ws)
     else:
         note_derived_manifest(ws, manifest)
+
+
+def default_model(workspace: Path | None) -> str | None:
+    """The workspace's base model when a workspace is found, else the built-in default."""
+    ws = workspace_or_none(workspace)
+    return ws.config.model.base if ws else None
+
+
+def offline_fallback(workspace: Path | None) -> bool:
+    """`[model] offline_fallback` of the workspace (default: build the offline model when the hub fails)."""
+    ws = workspace_or_none(workspace)
+    return ws.config.model.offline_fallback if ws else True
 
 
 def active_adapter(workspace: Path | None) -> Path | None:
@@ -166,7 +171,7 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
     if model is None and adapter is None and not base:
         adapter = active_adapter(workspace)
     ws = workspace_or_none(workspace)
-    asr = load_asr(model or default_model(workspace), adapter)
+    asr = load_asr(model or default_model(workspace), adapter, offline_fallback(workspace))
     asr = configured_bias(asr, jargon_terms(ws.data / "jargon.txt" if ws else None), bias_config(ws), no_bias)
     for path, text in zip(files, run(asr, audios, batch_size)):
         click.echo(json.dumps({"audio": str(path), "text": text}, ensure_ascii=False) if as_json else text)
@@ -179,7 +184,8 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
 @click.option("--jargon", "-j", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Jargon list: report recall and false alarms per term, and bias decoding toward it.")
 @click.option("--batch-size", default=8, show_default=True)
-@click.option("--allow-outside", is_flag=True, help="Accept audio paths outside the manifest's folder.")
+@click.option("--allow-outside", is_flag=True,
+              help="Accept audio paths outside the workspace (for a manifest in one) or the manifest's folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON result to this file.")
@@ -195,17 +201,19 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
     from vocabd.evaluation.evaluate import evaluate_clips
     from vocabd.evaluation.render import print_result
     from vocabd.jargon import parse_jargon
-    from vocabd.manifest import read_manifest
+    from vocabd.manifest import audio_root, read_manifest
     from vocabd.training.heavy import heavy_worker
 
     log_to_workspace(workspace)
     take_in_inbox_for(manifest, workspace)
-    clips, problems = read_manifest(manifest, allow_outside=allow_outside)
+    ws = workspace_or_none(workspace)
+    root = audio_root(manifest, ws.root if ws else None)
+    clips, problems = read_manifest(manifest, root=root, allow_outside=allow_outside)
     if not clips:
         raise VocabdError(f"{manifest}: no usable clips" + "".join(f"\n  {p}" for p in problems))
     terms = [t.written for t in parse_jargon(jargon)] if jargon else []
     with heavy_worker("evaluate"):  # one torch-heavy worker at a time on this machine
-        asr = load_asr(model or default_model(workspace), adapter)
+        asr = load_asr(model or default_model(workspace), adapter, offline_fallback(workspace))
         asr = configured_bias(asr, terms, bias_config(workspace_or_none(workspace)), no_bias)
         result = evaluate_clips(asr, clips, terms, batch_size, progress=not as_json)
     result.skipped = [str(p) for p in problems]

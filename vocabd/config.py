@@ -39,6 +39,12 @@ class TrainConfig:
     replay: str = ""  # general-speech manifest mixed into training ("" = none)
     replay_ratio: float = 0.3
     kl_weight: float = KL_WEIGHT  # keep close to the base model on general audio (training/anchor.py)
+    replay_dev_clips: int = 24  # replay clips held out as a general-speech WER/loss watched during training
+    replay_weight: float = 1.0  # weight of the replay-dev WER when choosing best/
+    targets: str = "all"  # which projections adapt: all | attention | decoder | encoder (README "Training")
+    weight_decay: float = 0.0
+    dev_fraction: float = 0.08  # share of the training clips held out as the dev split (no dev manifest)
+    dev_max_clips: int = 40
     seed: int = 0
     stall_seconds: int = 600  # a run with no heartbeat for this long is "stalled"
     pause_on_battery: bool = True  # training waits while the machine runs on battery (resumes on mains)

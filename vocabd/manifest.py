@@ -81,6 +81,13 @@ def _read_text(path: Path) -> str:
                           "one clip a line") from None
 
 
+def audio_root(manifest: Path, workspace: Path | None) -> Path | None:
+    """The folder a manifest's audio must stay inside: the workspace holding it, else its own folder (None)."""
+    if workspace is not None and Path(manifest).resolve().is_relative_to(Path(workspace).resolve()):
+        return Path(workspace).resolve()
+    return None
+
+
 def load_manifest(path: Path, root: Path | None = None, allow_outside: bool = False, check_audio: bool = True) -> list[Clip]:
     """Like read_manifest, but any bad row is an error listing all of them."""
     clips, problems = read_manifest(path, root, allow_outside, check_audio)

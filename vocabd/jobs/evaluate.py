@@ -74,9 +74,10 @@ def evaluate_model(ws: Workspace, manifest: Path, adapter: Path | None = None) -
 def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None) -> dict[str, Any]:
     out = ws.data / "eval_cache" / f".result-{os.getpid()}-{manifest.stem}.json"
     out.unlink(missing_ok=True)
-    # The workspace's manifests point into inbox/done/ (outside data/) or, when the user allowed it, outside.
-    cmd = vocabd_command("evaluate", str(manifest), "--model", ws.config.model.base,
-                         "--allow-outside", "--json", "--output", str(out))
+    # audio must stay inside the workspace (the child finds it from VOCABD_HOME) unless [data] allow_outside
+    cmd = vocabd_command("evaluate", str(manifest), "--model", ws.config.model.base, "--json", "--output", str(out))
+    if ws.config.data.allow_outside:
+        cmd.append("--allow-outside")
     if adapter is not None:
         cmd += ["--adapter", str(adapter)]
     if (jargon := jargon_file(ws)) is not None:

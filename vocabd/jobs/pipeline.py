@@ -104,7 +104,7 @@ def _supersede(ws: Workspace, old: dict[str, Any]) -> None:
     pid = old.get("train_pid")
     run_dir = ws.run_dir(experiment_name(str(old["name"]), str(old.get("phase"))))
     if pid and old.get("stage") in ("train", "poll"):
-        if is_trainer(ws.root, run_dir, pid):
+        if is_trainer(run_dir, pid):
             os.kill(pid, signal.SIGTERM)
             log.info("training_stopped", pid=pid, run=run_dir.name)
         else:

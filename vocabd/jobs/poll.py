@@ -61,7 +61,7 @@ def _stop_stalled(ws: Workspace, experiment: str, pid: int | None) -> None:
     """SIGTERM the stalled trainer, but only a process proven to be it (status.json's pid is only data)."""
     from vocabd.training.status import is_trainer
 
-    if not is_trainer(ws.root, ws.run_dir(experiment), pid):
+    if not is_trainer(ws.run_dir(experiment), pid):
         log.warning("training_not_stopped", pid=pid, run=experiment, reason="not this run's training process")
         return
     try:

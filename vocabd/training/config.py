@@ -6,7 +6,9 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from vocabd.config import Config
 from vocabd.errors import VocabdError
 
 # Which Linear layers get an adapter (see README "Training"). PEFT reads a list as module-name suffixes and
@@ -24,34 +26,51 @@ TARGETS: dict[str, list[str] | str] = {
 }
 
 
+_DEFAULTS = Config()
+
+
+def lookup(config: Config, key: str) -> Any:
+    """The value of `vocabd.toml` key `key` ("train.lr") in `config`."""
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
+def setting(key: str, default: Any = None) -> Any:
+    """A run setting read from `vocabd.toml` key `key`; its default is that key's default unless given."""
+    return field(default=lookup(_DEFAULTS, key) if default is None else default, metadata={"setting": key})
+
+
 @dataclass
 class RunConfig:
+    """Built once by the launcher (`training.options`), saved as `config.json`; the trainer reads only that."""
+
     name: str
     train: str  # manifest path (absolute)
-    model: str  # hub id, local folder or "moonshine-cpp"
+    model: str = setting("model.base")  # hub id, local folder or "moonshine-cpp"
+    offline_fallback: bool = setting("model.offline_fallback")
+    workspace: str = ""  # the workspace root: audio of a manifest inside it must stay inside it
+    allow_outside: bool = setting("data.allow_outside")
     dev: str = ""  # dev manifest; "" = carve from train
-    replay: str = ""  # general-speech manifest mixed into training; "" = none
-    replay_ratio: float = 0.0  # share of replay clips among the training clips
-    max_steps: int = 1000
-    eval_interval: int = 100
-    lr: float = 1e-4
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.1
-    use_dora: bool = True
-    targets: str = "all"  # a key of TARGETS
-    batch_size: int = 8
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    seed: int = 0
-    dev_fraction: float = 0.08
-    dev_max_clips: int = 40
-    replay_dev_clips: int = 24  # held-out replay clips: a general-speech WER/loss watched during training
-    replay_weight: float = 1.0  # weight of the replay-dev WER when choosing best/
-    pause_on_battery: bool = True  # wait (checkpointed, lock released) while the machine runs on battery
-    kl_weight: float = 0.0  # KL to the base model on general audio (training/anchor.py); 0 = off
-    allow_outside: bool = True
-    extra: dict = field(default_factory=dict)
+    replay: str = setting("train.replay")  # general-speech manifest mixed into training (absolute); "" = none
+    replay_ratio: float = setting("train.replay_ratio", 0.0)  # share of replay clips among the training clips
+    max_steps: int = setting("full.max_steps")
+    eval_interval: int = setting("full.eval_interval")
+    lr: float = setting("train.lr")
+    lora_r: int = setting("train.lora_r")
+    lora_alpha: int = setting("train.lora_alpha")
+    lora_dropout: float = setting("train.lora_dropout")
+    use_dora: bool = setting("train.use_dora")
+    targets: str = setting("train.targets")  # a key of TARGETS
+    batch_size: int = setting("train.batch_size")
+    warmup_steps: int = setting("train.warmup_steps")
+    weight_decay: float = setting("train.weight_decay")
+    seed: int = setting("train.seed")
+    dev_fraction: float = setting("train.dev_fraction")
+    dev_max_clips: int = setting("train.dev_max_clips")
+    replay_dev_clips: int = setting("train.replay_dev_clips")
+    replay_weight: float = setting("train.replay_weight")
+    pause_on_battery: bool = setting("train.pause_on_battery")  # wait (checkpointed, lock released) on battery
+    kl_weight: float = setting("train.kl_weight")  # KL to the base model on replay audio (training/anchor.py)
 
     def validate(self) -> None:
         problems = []
@@ -78,6 +97,10 @@ class RunConfig:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
             raise VocabdError(f"{path}: cannot read run config ({e})") from e
+        if not isinstance(data, dict):
+            raise VocabdError(f"{path}: a run config is a JSON object")
+        if data.get("extra") == {}:  # written by older versions, never used
+            del data["extra"]
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:

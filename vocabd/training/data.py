@@ -15,7 +15,7 @@ import numpy as np
 
 from vocabd.audio import load_audio
 from vocabd.errors import VocabdError
-from vocabd.manifest import MAX_SECONDS, Clip, load_manifest
+from vocabd.manifest import MAX_SECONDS, Clip, audio_root, load_manifest
 from vocabd.training.config import RunConfig
 
 BUCKET_BATCHES = 16  # a shuffled window of this many batches is sorted by length before it is cut
@@ -50,9 +50,13 @@ class TrainData:
 
 
 def load_examples(manifest: Path, allow_outside: bool, source: str | None = None,
-                  skipped: list[str] | None = None) -> list[Example]:
-    """Every clip of the manifest; with `skipped`, clips longer than Moonshine's 30 s go there instead."""
-    clips = load_manifest(Path(manifest), allow_outside=allow_outside, check_audio=False)
+                  skipped: list[str] | None = None, workspace: str = "") -> list[Example]:
+    """Every clip of the manifest; with `skipped`, clips longer than Moonshine's 30 s go there instead.
+
+    Audio must stay inside the workspace when the manifest lies in `workspace`, else inside the
+    manifest's own folder, unless `allow_outside`."""
+    root = audio_root(Path(manifest), Path(workspace) if workspace else None)
+    clips = load_manifest(Path(manifest), root=root, allow_outside=allow_outside, check_audio=False)
     examples = [_example(c, source) for c in clips]
     if skipped is None:
         return examples
@@ -73,16 +77,17 @@ def _example(clip: Clip, source: str | None) -> Example:
 def prepare_data(config: RunConfig) -> TrainData:
     """Read the manifests and carve the held-out parts (deterministic for a given seed)."""
     skipped: list[str] = []
-    train = load_examples(Path(config.train), config.allow_outside, skipped=skipped)
+    outside, workspace = config.allow_outside, config.workspace
+    train = load_examples(Path(config.train), outside, skipped=skipped, workspace=workspace)
     if config.dev:
-        dev = load_examples(Path(config.dev), config.allow_outside)
+        dev = load_examples(Path(config.dev), outside, workspace=workspace)
     else:
         train, dev = split_dev(train, config.dev_fraction, config.dev_max_clips, config.seed)
     if len(train) < MIN_TRAIN_CLIPS:
         raise VocabdError(f"{config.train}: only {len(train)} training clip(s) after the dev split")
     replay, replay_dev = [], []
     if config.replay:
-        pool = load_examples(Path(config.replay), config.allow_outside, source="replay", skipped=skipped)
+        pool = load_examples(Path(config.replay), outside, source="replay", skipped=skipped, workspace=workspace)
         replay_dev, replay = _take_held_out(pool, min(config.replay_dev_clips, len(pool) // 5), config.seed)
         if config.replay_ratio > 0 and not replay:
             raise VocabdError(f"{config.replay}: too few clips to replay")

@@ -1,4 +1,4 @@
-"""Start a training run as its own detached process (the plan's "background training experiment").
+"""Start a training run as its own detached process: prepare `runs/NAME/config.json`, then spawn the trainer.
 
 Torch-free: the daemon launches runs through this module.
 """
@@ -8,57 +8,44 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from pathlib import Path
-from typing import Sequence
 
-from vocabd.child import child_env, vocabd_command
+from vocabd.child import child_env, python_command
 from vocabd.errors import VocabdError
+from vocabd.training.config import RunConfig
 from vocabd.training.run_folder import RunFolder
-from vocabd.training.status import RunBusyError, RunStatus, is_locked, load_status, write_status
-from vocabd.workspace import Workspace
+from vocabd.training.status import TRAINER_MODULE, RunBusyError, RunStatus, is_locked, load_status, write_status
 
 
-def launch_experiment(
-    ws: Workspace,
-    name: str,
-    train_manifest: Path | None,
-    *,
-    max_steps: int,
-    eval_interval: int,
-    dev: Path | None = None,
-    replay: Path | None = None,
-    replay_ratio: float | None = None,
-    resume: bool = False,
-    extra_args: Sequence[str] = (),
-) -> int:
-    """Spawn `python -m vocabd run-experiment NAME ...` detached; returns its pid at once.
+def prepare_new_run(folder: RunFolder, config: RunConfig) -> None:
+    """Write a new run's `config.json`: from here on it is the run's only record of its settings."""
+    _refuse_busy(folder)
+    if folder.config_file.exists():
+        raise VocabdError(f"run {folder.name} already exists in {folder.root}: continue it with --resume, "
+                          "or pick another name")
+    folder.write_config(config)
 
-    Its output goes to `runs/NAME/stdout.log`; progress is in `status.json` and `log.jsonl`.
+
+def prepare_resume(folder: RunFolder, max_steps: int | None = None) -> RunConfig:
+    """The saved settings of a run to continue; only `max_steps` may change (to train a finished run further)."""
+    _refuse_busy(folder)
+    if not folder.config_file.exists():
+        raise VocabdError(f"run {folder.name}: nothing to resume in {folder.root} (no config.json)")
+    config = folder.read_config()
+    if max_steps and max_steps != config.max_steps:
+        config.max_steps = max_steps
+        config.validate()
+        folder.write_config(config)
+    return config
+
+
+def spawn_trainer(folder: RunFolder) -> int:
+    """Detach the training process for a prepared run folder; returns its pid at once.
+
+    The child (`vocabd.training.worker`) reads nothing but `config.json`. Its output goes to `stdout.log`;
+    progress is in `status.json` and `log.jsonl`.
     """
-    args = ["--max-steps", str(max_steps), "--eval-interval", str(eval_interval)]
-    if resume:
-        args.append("--resume")
-    else:
-        if train_manifest is None:
-            raise VocabdError(f"run {name}: a new run needs a training manifest")
-        args += ["--train", str(Path(train_manifest).resolve())]
-    if dev is not None:
-        args += ["--dev", str(Path(dev).resolve())]
-    if replay is not None:
-        args += ["--replay", str(Path(replay).resolve())]
-    if replay_ratio is not None:
-        args += ["--replay-ratio", str(replay_ratio)]
-    return spawn_run(ws, name, [*args, *extra_args])
-
-
-def spawn_run(ws: Workspace, name: str, args: Sequence[str]) -> int:
-    """Detach `vocabd run-experiment NAME --workspace WS ARGS` (foreground mode) from this process."""
-    folder = RunFolder(ws.run_dir(name))
-    folder.root.mkdir(parents=True, exist_ok=True)
-    if is_locked(folder.root):
-        status = load_status(folder.root)
-        raise RunBusyError(f"run {name} is already running (pid {status.pid if status else '?'}) in {folder.root}")
-    cmd = vocabd_command("run-experiment", name, "--workspace", str(ws.root), *args)
+    _refuse_busy(folder)
+    cmd = python_command("-m", TRAINER_MODULE, str(folder.root))
     with open(folder.stdout_log, "ab") as out:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
@@ -68,6 +55,14 @@ def spawn_run(ws: Workspace, name: str, args: Sequence[str]) -> int:
     threading.Thread(target=proc.wait, daemon=True).start()
     _mark_started(folder, proc.pid)
     return proc.pid
+
+
+def _refuse_busy(folder: RunFolder) -> None:
+    folder.root.mkdir(parents=True, exist_ok=True)
+    if is_locked(folder.root):
+        status = load_status(folder.root)
+        raise RunBusyError(f"run {folder.name} is already running (pid {status.pid if status else '?'}) in "
+                           f"{folder.root}; watch it with `vocabd poll {folder.name}`")
 
 
 def _mark_started(folder: RunFolder, pid: int) -> None:

@@ -81,7 +81,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
 
     _seed_everything(config.seed)
     write_status(folder.root, status)
-    asr = load_asr(config.model)
+    asr = load_asr(config.model, offline_fallback=config.offline_fallback)
     data = prepare_data(config)
     for reason in data.skipped:
         log.warning("clip_skipped", run=folder.name, reason=reason)

@@ -22,6 +22,7 @@ from vocabd.proc import is_ours
 STATUS_FILE = "status.json"
 LOCK_FILE = ".lock"
 STATES = ("running", "finished", "failed", "stalled")
+TRAINER_MODULE = "vocabd.training.worker"  # the training process: `python -P -m vocabd.training.worker RUN_DIR`
 
 
 @dataclass
@@ -104,10 +105,10 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def is_trainer(ws_root: Path, run_dir: Path, pid: object) -> bool:
-    """`pid` is this run's training process: it holds the run lock and runs this run in this workspace."""
-    return is_locked(run_dir) and is_ours(pid, Path(run_dir) / LOCK_FILE, ["run-experiment", Path(run_dir).name],
-                                          ["--workspace", str(ws_root)])
+def is_trainer(run_dir: Path, pid: object) -> bool:
+    """`pid` is this run's training process: it holds the run lock and trains this very run folder."""
+    run_dir = Path(run_dir).resolve()
+    return is_locked(run_dir) and is_ours(pid, run_dir / LOCK_FILE, ["-m", TRAINER_MODULE, str(run_dir)])
 
 
 def is_locked(run_dir: Path) -> bool:
