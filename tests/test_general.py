@@ -13,9 +13,9 @@ import soundfile as sf
 from vocabd.general import hub, pool, synthetic
 from vocabd.general.texts import load_sentences, split_texts
 from vocabd.jobs.evaluate import safety_set
-from vocabd.jobs.train import replay_manifest
 from vocabd.manifest import load_manifest
 from vocabd.split import text_key
+from vocabd.training.options import replay_manifest
 from vocabd.workspace import init_workspace
 
 

@@ -24,7 +24,7 @@ def build_run_config(ws: Workspace, name: str, train: Path | None, overrides: di
     if unknown:
         raise VocabdError(f"run {name}: unknown run settings {sorted(unknown)}")
     values = {f.name: lookup(ws.config, f.metadata["setting"]) for f in fields if "setting" in f.metadata}
-    values["replay"] = _default_replay(ws)
+    values["replay"] = str(replay_manifest(ws) or "")
     values.update({key: value for key, value in overrides.items() if value is not None})
     if not values["replay"] and overrides.get("replay_ratio") is None:
         values["replay_ratio"] = 0.0  # [train] replay_ratio applies to a replay pool; there is none
@@ -37,19 +37,18 @@ def build_run_config(ws: Workspace, name: str, train: Path | None, overrides: di
     return config
 
 
-def _default_replay(ws: Workspace) -> str:
+def replay_manifest(ws: Workspace) -> Path | None:
     """`[train] replay` (relative to the workspace root), else the default general-speech pool's replay part
-    (`vocabd.general`), else none."""
+    (`vocabd.general`), else None."""
     if not ws.config.train.replay:
         from vocabd.general.pool import pool_manifest
 
-        pool = pool_manifest(ws, "replay")
-        return str(pool) if pool else ""
+        return pool_manifest(ws, "replay")
     path = Path(ws.config.train.replay).expanduser()
     path = path if path.is_absolute() else ws.root / path
     if not path.is_file():
         raise VocabdError(f"{path}: replay manifest not found (train.replay in {ws.config_file})")
-    return str(path)
+    return path
 
 
 def _existing(path: Path | str) -> Path:
