@@ -46,6 +46,7 @@ eval_interval = 40
 [train]
 replay = "data/replay.jsonl"
 replay_ratio = 0.3
+pause_on_battery = false  # someone is watching the demo: it trains on battery too
 
 [synthesis]
 backend = "auto"

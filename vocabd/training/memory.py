@@ -1,8 +1,7 @@
 """The C allocator under torch: give freed memory back to the system (glibc only; elsewhere a no-op).
 
-glibc keeps freed blocks for reuse: one arena per thread that ever allocated, and a "dynamic" mmap threshold
-that rises to the size of the largest block freed (up to 32 MB), after which tensors of that size come from
-the heap and stay there. A trainer whose batch lengths vary then grows in steps and never shrinks.
+glibc keeps freed blocks for reuse, in one arena per thread that ever allocated (up to 8 per core), and
+heap pages it keeps count in RSS until trimmed.
 """
 
 from __future__ import annotations
@@ -11,12 +10,8 @@ import ctypes
 import ctypes.util
 import sys
 
-M_TRIM_THRESHOLD = -1
-M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
-ARENAS = 2
-MMAP_THRESHOLD_BYTES = 4 << 20  # tensors from 4 MB up get their own mapping, returned to the system when freed
-TRIM_THRESHOLD_BYTES = 64 << 20
+ARENAS = 2  # not one per OpenMP thread: each arena keeps its own freed blocks
 
 
 def _glibc():
@@ -30,13 +25,14 @@ def _glibc():
 
 
 def tune_allocator() -> bool:
-    """Few arenas and a fixed mmap threshold; call early, before the big allocations. False: not glibc."""
+    """Few arenas; call early, before the big allocations. False: not glibc.
+
+    The mmap threshold stays glibc's (dynamic): a low fixed one would give every large activation its own
+    mapping, page-faulted in afresh each step, and the micro-batches already bound what one step holds."""
     libc = _glibc()
     if libc is None:
         return False
     libc.mallopt(M_ARENA_MAX, ARENAS)
-    libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-    libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     return True
 
 
