@@ -6,6 +6,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Tiny models gain nothing from more threads, and spinning OpenMP threads of the tests and of the workers
+# they start would fight over the cores (set before torch is imported; children inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
