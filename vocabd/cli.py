@@ -151,10 +151,11 @@ def active_adapter(workspace: Path | None) -> Path | None:
 @click.option("--base", is_flag=True, help="Ignore the workspace's active adapter: the base model alone.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@click.option("--keep", is_flag=True, help="Keep audio and transcript in the workspace, to fix with `vocabd correct`.")
 @no_bias_option
 @workspace_option
 def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None, base: bool, batch_size: int,
-               as_json: bool, no_bias: bool, workspace: Path | None) -> None:
+               as_json: bool, keep: bool, no_bias: bool, workspace: Path | None) -> None:
     """Transcribe audio FILES (any rate, any channel count).
 
     In a workspace with a promoted adapter, that adapter is used unless --model, --adapter or --base says
@@ -173,8 +174,16 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
     ws = workspace_or_none(workspace)
     asr = load_asr(model or default_model(workspace), adapter, offline_fallback(workspace))
     asr = configured_bias(asr, jargon_terms(ws.data / "jargon.txt" if ws else None), bias_config(ws), no_bias)
-    for path, text in zip(files, run(asr, audios, batch_size)):
+    texts = run(asr, audios, batch_size)
+    for path, text in zip(files, texts):
         click.echo(json.dumps({"audio": str(path), "text": text}, ensure_ascii=False) if as_json else text)
+    if keep:
+        from vocabd.corrections.store import keep as keep_one
+
+        ws = open_ws(workspace)
+        for path, audio, text in zip(files, audios, texts):
+            row = keep_one(ws, path, audio, text, asr.name + (f" + {adapter}" if adapter else ""))
+            click.echo(f"kept {row['id']} ({path.name}); fix it with: vocabd correct {row['id']} --text '...'", err=True)
 
 
 @main.command()
@@ -524,3 +533,72 @@ def serve(host: str, port: int, token: str | None, max_seconds: float, max_mb: f
     click.echo(f"serving {worker.model_label} from {ws.root}\n  base URL http://{shown}:{server.server_address[1]}/v1 "
                f"(POST /v1/audio/transcriptions){'; token required' if token else ''}\n  Ctrl-C stops it", err=True)
     serve_forever(server)
+
+
+@main.command()
+@click.argument("kept_id", required=False)
+@click.option("--text", "-t", default=None, help="The corrected transcript (default: edit it in $EDITOR).")
+@click.option("--all", "show_all", is_flag=True, help="List every kept transcript, not only the last 20.")
+@workspace_option
+def correct(kept_id: str | None, text: str | None, show_all: bool, workspace: Path | None) -> None:
+    """Fix a transcript kept by `vocabd transcribe --keep`; the fixed pair becomes a recording to train on.
+
+    Without KEPT_ID: the recent kept transcripts. Words of the fix that the model got wrong and that are no
+    dictionary word are proposed as jargon terms (`vocabd terms`)."""
+    from vocabd.corrections.correct import apply_correction
+    from vocabd.corrections.store import find, read_kept
+
+    ws = open_ws(workspace)
+    if kept_id is None:
+        rows = read_kept(ws)
+        for row in rows if show_all else rows[-20:]:
+            fixed = f"\n      fixed: {row['correction']}" if row.get("correction") else ""
+            click.echo(f"{row['id']}  {row['kept']}  {Path(row['origin']).name}\n      heard: {row['hypothesis']}{fixed}")
+        if not rows:
+            click.echo("no kept transcripts yet: vocabd transcribe --keep FILE")
+        return
+    if text is None:
+        text = click.edit(find(ws, kept_id)["hypothesis"] + "\n")
+        if text is None:
+            raise VocabdError("no change saved in the editor: nothing corrected")
+    row = apply_correction(ws, kept_id, text)
+    click.echo(f"{row['id']} corrected; {row['inbox']} is in the inbox as a recording for the next chain")
+    if row["proposed_terms"]:
+        click.echo(f"proposed jargon terms: {', '.join(row['proposed_terms'])} (accept with: vocabd terms accept)")
+
+
+@main.group(invoke_without_command=True)
+@workspace_option
+@click.pass_context
+def terms(ctx: click.Context, workspace: Path | None) -> None:
+    """Jargon terms proposed from your corrections: list them, accept or reject them."""
+    if ctx.invoked_subcommand is None:
+        from vocabd.corrections.store import read_proposed
+
+        proposed = read_proposed(open_ws(workspace))
+        for term, entry in proposed.items():
+            click.echo(f"{term}  (from {', '.join(entry['from'])})")
+        if not proposed:
+            click.echo("no proposed terms")
+
+
+@terms.command("accept")
+@click.argument("names", nargs=-1)
+@workspace_option
+def terms_accept(names: tuple[str, ...], workspace: Path | None) -> None:
+    """Add proposed terms NAMES (default: all) to the jargon list; the next chain trains on them."""
+    from vocabd.corrections.correct import accept_terms
+
+    chosen, dropped = accept_terms(open_ws(workspace), list(names))
+    click.echo(f"accepted {', '.join(chosen)} -> {dropped}" if chosen else "no proposed terms")
+
+
+@terms.command("reject")
+@click.argument("names", nargs=-1, required=True)
+@workspace_option
+def terms_reject(names: tuple[str, ...], workspace: Path | None) -> None:
+    """Forget proposed terms NAMES."""
+    from vocabd.corrections.terms import remove_proposed
+
+    remove_proposed(open_ws(workspace), list(names))
+    click.echo(f"rejected {', '.join(names)}")

@@ -9,6 +9,7 @@ from typing import Any
 from vocabd.daemon import journal
 from vocabd.daemon.inbox import REJECTED, inbox_entries
 from vocabd.daemon.lock import holder
+from vocabd.corrections.store import read_proposed
 from vocabd.daemon.material import untrained_items
 from vocabd.workspace import Workspace
 
@@ -24,6 +25,7 @@ def collect_status(ws: Workspace) -> dict[str, Any]:
         "queue": queue_status(ws),
         "chain": chain,
         "inbox": inbox_status(ws, pipeline),
+        "proposed_terms": sorted(read_proposed(ws)),
     }
 
 
@@ -71,6 +73,9 @@ def render_status(status: dict[str, Any]) -> str:
     d = status["daemon"]
     lines.append(f"daemon     up (pid {d.get('pid')}, since {d.get('started')})" if d["running"] else "daemon     down")
     lines += _queue_lines(status["queue"]) + _chain_lines(status["chain"]) + _inbox_lines(status["inbox"])
+    if status.get("proposed_terms"):
+        lines.append(f"proposed   jargon from your corrections: {', '.join(status['proposed_terms'])} "
+                     "(vocabd terms accept, or vocabd terms reject TERM)")
     return "\n".join(lines)
 
 

@@ -259,6 +259,10 @@ def stage_evaluate(ws: Workspace, name: str, phase: str) -> StageOutcome:
     gate = decide_from_results(results, ws.config.gate) if phase == "full" else None
     report = build_report(ws, experiment, phase, results, gate.to_dict() if gate else None, _chain_so_far(ws, phase))
     path = write_report(ws, report)
+    if phase == "full":
+        from vocabd.corrections.report import add_to_report
+
+        add_to_report(ws, ws.run_dir(experiment), path)
     print_table(report)
     state.update_chain(ws, name, last_report=str(path), **({"gate": gate.reason} if gate else {}))
     if phase == "mini":

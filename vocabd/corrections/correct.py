@@ -1,0 +1,71 @@
+"""A correction becomes a recording: the kept audio and the fixed text are dropped into `inbox/` as a pair
+(so the daemon takes them in like any recording: split, ledger, next chain), and the misheard words that
+are no dictionary word are proposed as jargon terms."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from vocabd.corrections.store import find, read_proposed, update
+from vocabd.corrections.terms import add_proposed, known_terms, propose_terms, remove_proposed
+from vocabd.errors import VocabdError
+from vocabd.workspace import Workspace
+
+CORRECTIONS_MANIFEST = "corrections.jsonl"
+
+
+def drop_pair(ws: Workspace, stem: str, audio: Path, text: str) -> Path:
+    """`inbox/<stem>.wav` + `.txt`, each written under an ignored `.part` name and renamed into place."""
+    ws.inbox.mkdir(parents=True, exist_ok=True)
+    wav, txt = ws.inbox / f"{stem}.wav", ws.inbox / f"{stem}.txt"
+    if wav.exists() or txt.exists():
+        raise VocabdError(f"{wav} is already in the inbox; wait for the daemon to take it in")
+    for target, write in ((txt, lambda p: p.write_text(text + "\n", encoding="utf-8")),
+                          (wav, lambda p: shutil.copyfile(audio, p))):
+        part = target.with_name(target.name + ".part")
+        write(part)
+        os.replace(part, target)
+    return wav
+
+
+def apply_correction(ws: Workspace, kept_id: str, text: str) -> dict[str, Any]:
+    """Record the fix, drop the pair into the inbox, propose unknown words; returns the updated row."""
+    row = find(ws, kept_id)
+    text = " ".join(text.split())
+    if not text:
+        raise VocabdError(f"{row['id']}: the corrected text is empty")
+    if row.get("correction"):
+        raise VocabdError(f"{row['id']} was already corrected to {row['correction']!r}; it is training material now")
+    audio = ws.data / row["audio"]
+    if audio.is_symlink() or not audio.is_file():
+        raise VocabdError(f"{audio}: the kept audio of {row['id']} is missing")
+    terms = propose_terms(row["hypothesis"], text, known_terms(ws))
+    dropped = drop_pair(ws, f"correction-{row['id']}", audio, text)
+    if terms:
+        add_proposed(ws, terms, row["id"])
+    return update(ws, row["id"], correction=text, proposed_terms=terms, inbox=dropped.name,
+                  corrected=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def accept_terms(ws: Workspace, terms: list[str]) -> tuple[list[str], Path | None]:
+    """Turn proposed terms into a jargon list dropped into the inbox (the daemon merges it into
+    data/jargon.txt and starts a chain). With no terms named, all proposed ones."""
+    proposed = read_proposed(ws)
+    chosen = terms or list(proposed)
+    unknown = [t for t in chosen if t not in proposed]
+    if unknown:
+        raise VocabdError(f"not proposed: {', '.join(unknown)} (proposed: {', '.join(proposed) or 'none'})")
+    if not chosen:
+        return [], None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    target = ws.inbox / f"accepted-terms-{stamp}.txt"
+    part = target.with_name(target.name + ".part")
+    part.write_text("# jargon terms accepted from corrections (vocabd terms accept)\n" + "\n".join(chosen) + "\n",
+                    encoding="utf-8")
+    os.replace(part, target)
+    remove_proposed(ws, chosen)
+    return chosen, target

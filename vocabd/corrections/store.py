@@ -1,0 +1,78 @@
+"""Kept transcripts (`vocabd transcribe --keep`): the audio in `data/transcripts/`, one row each in
+`data/transcripts.jsonl` (id, audio, hypothesis, model, when; the correction once given)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vocabd.audio import SAMPLE_RATE, write_wav
+from vocabd.errors import VocabdError
+from vocabd.files import write_text
+from vocabd.workspace import Workspace
+
+INDEX = "transcripts.jsonl"
+FOLDER = "transcripts"
+PROPOSED = "proposed_terms.json"  # term -> {"from": [kept ids]}; see corrections/terms.py
+
+
+def index_path(ws: Workspace) -> Path:
+    return ws.data / INDEX
+
+
+def read_kept(ws: Workspace) -> list[dict[str, Any]]:
+    path = index_path(ws)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _write_all(ws: Workspace, rows: list[dict[str, Any]]) -> None:
+    write_text(index_path(ws), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def keep(ws: Workspace, origin: Path, audio: np.ndarray, hypothesis: str, model: str) -> dict[str, Any]:
+    """Store one transcribed recording; the same audio kept twice keeps its first id."""
+    digest = hashlib.sha256(audio.tobytes()).hexdigest()
+    rows = read_kept(ws)
+    for row in rows:
+        if row["sha256"] == digest:
+            return row
+    kept_id = f"t{len(rows) + 1:03d}-{digest[:6]}"
+    write_wav(ws.data / FOLDER / f"{kept_id}.wav", audio, SAMPLE_RATE)
+    row = {"id": kept_id, "audio": f"{FOLDER}/{kept_id}.wav", "origin": str(origin), "hypothesis": hypothesis,
+           "model": model, "kept": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "duration": round(len(audio) / SAMPLE_RATE, 3), "sha256": digest, "correction": None}
+    _write_all(ws, rows + [row])
+    return row
+
+
+def find(ws: Workspace, kept_id: str) -> dict[str, Any]:
+    rows = read_kept(ws)
+    matches = [r for r in rows if r["id"] == kept_id or r["id"].startswith(kept_id + "-")]
+    if len(matches) != 1:
+        known = ", ".join(r["id"] for r in rows[-5:]) or "none yet (vocabd transcribe --keep FILE)"
+        raise VocabdError(f"no kept transcript {kept_id!r} in {index_path(ws)}; recent ones: {known}")
+    return matches[0]
+
+
+def update(ws: Workspace, kept_id: str, **fields: Any) -> dict[str, Any]:
+    rows = read_kept(ws)
+    for row in rows:
+        if row["id"] == kept_id:
+            row.update(fields)
+            _write_all(ws, rows)
+            return row
+    raise VocabdError(f"no kept transcript {kept_id!r} in {index_path(ws)}")
+
+
+def read_proposed(ws: Workspace) -> dict[str, Any]:
+    try:
+        return json.loads((ws.data / PROPOSED).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
