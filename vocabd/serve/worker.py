@@ -44,7 +44,7 @@ class ModelWorker:
     def __init__(self, ws: Workspace, queue_size: int = 32) -> None:
         self.ws = ws
         self.jobs: queue.Queue[tuple[np.ndarray, Future]] = queue.Queue(maxsize=queue_size)
-        self.stamp = active_stamp(ws)
+        self.stamp = self._stamps()
         self.loaded = self._load(active_model(ws))
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vocabd-model", daemon=True)
@@ -72,15 +72,37 @@ class ModelWorker:
         from vocabd.asr.model import load_asr
 
         started = time.monotonic()
-        asr = load_asr(active.base, active.adapter)
+        asr = self._biased(load_asr(active.base, active.adapter))
         log.info("serve_model_loaded", base=active.base, adapter=str(active.adapter or ""),
                  seconds=round(time.monotonic() - started, 1))
         return Loaded(active, asr)
 
+    def _biased(self, asr):
+        """Decoding biased toward the jargon list, as `vocabd transcribe` does ([bias] in vocabd.toml)."""
+        from vocabd.asr.biasing import configured_bias, jargon_terms
+
+        jargon = self.ws.data / "jargon.txt"
+        return configured_bias(asr, jargon_terms(jargon if jargon.is_file() else None), self.ws.config.bias)
+
+    def _stamps(self) -> tuple:
+        try:
+            jargon = (self.ws.data / "jargon.txt").stat().st_mtime_ns
+        except FileNotFoundError:
+            jargon = None
+        return active_stamp(self.ws), jargon
+
     def refresh(self) -> None:
-        """Load the newly promoted adapter if data/active.json changed; keep the old model if it cannot load."""
-        stamp = active_stamp(self.ws)
+        """Load the newly promoted adapter if data/active.json changed (keep the old model if it cannot load);
+        rebuild the biasing when the jargon list changed."""
+        stamp = self._stamps()
         if stamp == self.stamp:
+            return
+        if stamp[0] == self.stamp[0]:
+            self.stamp = stamp
+            try:
+                self.loaded = Loaded(self.loaded.active, self._biased(self.loaded.asr))
+            except Exception as e:  # noqa: BLE001 - keep serving with the previous biasing
+                log.error("serve_bias_not_updated", error=str(e))
             return
         self.stamp = stamp
         try:
