@@ -1,6 +1,8 @@
+import dataclasses
+
 import pytest
 
-from vocabd.config import Config, load_config, render_config
+from vocabd.config import SYNTHESIS_BACKENDS, TARGET_NAMES, Config, limit_of, load_config, render_config
 from vocabd.errors import ConfigError, WorkspaceError
 from vocabd.workspace import ENV_VAR, find_workspace, init_workspace
 
@@ -21,9 +23,9 @@ def test_rendered_config_reads_back_equal(tmp_path):
 
 def test_override_and_int_for_float(tmp_path):
     path = tmp_path / "vocabd.toml"
-    path.write_text("[train]\nlr = 1\nlora_r = 8\n[full]\nmax_steps = 200\n")
+    path.write_text("[mix]\nsynthetic_ratio = 1\n[train]\nlora_r = 8\n[full]\nmax_steps = 200\n")
     c = load_config(path)
-    assert c.train.lr == 1.0 and c.train.lora_r == 8 and c.full.max_steps == 200 and c.full.clips == 500
+    assert c.mix.synthetic_ratio == 1.0 and c.train.lora_r == 8 and c.full.max_steps == 200 and c.full.clips == 500
 
 
 @pytest.mark.parametrize("text, key", [
@@ -32,7 +34,6 @@ def test_override_and_int_for_float(tmp_path):
     ("[train]\nuse_dora = 1\n", "train.use_dora"),
     ("[trian]\nlr = 1\n", "trian"),
     ("train = 3\n", "train"),
-    ("[mini]\nclips = -5\n", "mini.clips"),
 ])
 def test_errors_name_key_and_file(tmp_path, text, key):
     path = tmp_path / "vocabd.toml"
@@ -69,3 +70,73 @@ def test_init_keeps_existing_config(tmp_path):
     ws = init_workspace(tmp_path)
     ws.config_file.write_text("[train]\nlora_r = 4\n")
     assert init_workspace(tmp_path).config.train.lora_r == 4
+
+
+@pytest.mark.parametrize("text, key, allowed", [
+    ("[train]\nlr = 1e9\n", "train.lr", "(0, 0.1]"),
+    ("[train]\nlr = nan\n", "train.lr", "finite number in (0, 0.1]"),
+    ("[train]\nlr = inf\n", "train.lr", "finite number in (0, 0.1]"),
+    ("[train]\nlr = 0\n", "train.lr", "(0, 0.1]"),
+    ("[train]\nbatch_size = 0\n", "train.batch_size", "[1, 1024]"),
+    ("[full]\nmax_steps = 0\n", "full.max_steps", "[1, 10000000]"),
+    ("[mini]\neval_interval = 0\n", "mini.eval_interval", "[1, 10000000]"),
+    ("[mini]\nclips = 0\n", "mini.clips", "[1, 1000000]"),
+    ("[full]\nclips = -5\n", "full.clips", "[1, 1000000]"),
+    ("[mix]\nsynthetic_ratio = 1.5\n", "mix.synthetic_ratio", "[0, 1]"),
+    ("[train]\nreplay_ratio = 1\n", "train.replay_ratio", "[0, 1)"),
+    ("[gate]\nsafety_margin = -0.1\n", "gate.safety_margin", "[0, 1]"),
+    ("[train]\nlora_dropout = 1.5\n", "train.lora_dropout", "[0, 1)"),
+    ("[train]\ndev_fraction = 0\n", "train.dev_fraction", "(0, 0.5]"),
+    ("[synthesis]\nbackend = 'festival'\n", "synthesis.backend", "auto, f5_mlx, piper, espeak"),
+    ("[train]\ntargets = 'everything'\n", "train.targets", "all, attention, decoder, encoder"),
+])
+def test_values_that_cannot_work_are_refused_when_the_file_is_read(tmp_path, text, key, allowed):
+    path = tmp_path / "vocabd.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert e.value.key == key and str(path) in str(e.value) and f"[{key}]" in str(e.value)
+    assert allowed in str(e.value), str(e.value)
+
+
+def test_the_edges_of_each_range_are_allowed(tmp_path):
+    path = tmp_path / "vocabd.toml"
+    path.write_text("[train]\nlr = 0.1\nlora_dropout = 0\nreplay_ratio = 0\n[mix]\nsynthetic_ratio = 1\n"
+                    "[mini]\nclips = 1\nmax_steps = 1\neval_interval = 1\n[synthesis]\nbackend = 'espeak'\n")
+    c = load_config(path)
+    assert (c.train.lr, c.mix.synthetic_ratio, c.mini.clips, c.synthesis.backend) == (0.1, 1.0, 1, "espeak")
+
+
+def test_every_number_setting_has_a_range_and_the_choices_match_the_code():
+    from vocabd.training.config import TARGETS
+    from vocabd.tts import BACKENDS
+
+    for table in dataclasses.fields(Config):
+        for setting in dataclasses.fields(table.default_factory()):
+            if setting.type in ("int", "float"):
+                assert limit_of(f"{table.name}.{setting.name}") is not None, f"{table.name}.{setting.name}"
+    assert tuple(TARGETS) == TARGET_NAMES and tuple(BACKENDS) == SYNTHESIS_BACKENDS
+
+
+def test_a_bad_value_stops_the_chain_before_any_stage_runs(tmp_path):
+    from click.testing import CliRunner
+
+    from vocabd.cli import main
+
+    ws = init_workspace(tmp_path / "ws")
+    (ws.inbox / "terms.txt").write_text("kubectl\n")
+    ws.config_file.write_text("[train]\nlr = 0\n")
+    result = CliRunner().invoke(main, ["run", "--foreground", "-w", str(ws.root)])
+    assert result.exit_code == 1
+    assert f"{ws.config_file}: [train.lr] must be in (0, 0.1], got 0.0" in result.output
+    assert sorted(p.name for p in ws.data.iterdir()) == []  # nothing synthesized, nothing ingested
+
+
+def test_a_flag_is_held_to_the_same_range_as_the_file(tmp_path):
+    from vocabd.errors import VocabdError
+    from vocabd.training.options import build_run_config
+
+    ws = init_workspace(tmp_path / "ws")
+    ws.manifest("train").write_text('{"audio": "a.wav", "text": "a"}\n')
+    with pytest.raises(VocabdError, match=r"lr must be in \(0, 0.1\], got 5.0; batch_size must be in \[1, 1024\]"):
+        build_run_config(ws, "r", ws.manifest("train"), {"lr": 5.0, "batch_size": 0})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,53 @@ from vocabd.errors import ConfigError
 
 CONFIG_NAME = "vocabd.toml"
 KL_WEIGHT = 0.0  # measured in docs/benchmarks.md (issue 8): on by default only where it helped
+SYNTHESIS_BACKENDS = ("f5_mlx", "piper", "espeak")  # in the order `auto` tries them
+TARGET_NAMES = ("all", "attention", "decoder", "encoder")  # the adapter placements of training.config.TARGETS
+GENERAL_POOLS = ("auto", "hub", "synthetic", "none")  # vocabd.general.pool
+UNBOUNDED = math.inf
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The values a setting allows: a range of numbers (ends included unless open), or a list of choices."""
+
+    low: float = -UNBOUNDED
+    high: float = UNBOUNDED
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed (None when it is)."""
+        if self.choices:
+            return None if value in self.choices else f"must be one of {', '.join(self.choices)}, got {value!r}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number in {self}, got {value}"
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return None if above and below else f"must be in {self}, got {value}"
+
+    def __str__(self) -> str:
+        left = "(" if self.low_open or self.low == -UNBOUNDED else "["
+        right = ")" if self.high_open or self.high == UNBOUNDED else "]"
+        return f"{left}{_shown(self.low)}, {_shown(self.high)}{right}"
+
+
+def _shown(bound: float) -> str:
+    if math.isinf(bound):
+        return "inf" if bound > 0 else "-inf"
+    return str(int(bound)) if bound == int(bound) else repr(bound)
+
+
+def limited(default: Any, low: float = -UNBOUNDED, high: float = UNBOUNDED, *, low_open: bool = False,
+            high_open: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    """A setting with its default and the values it allows (checked when `vocabd.toml` is read)."""
+    return field(default=default, metadata={"limit": Limit(low, high, low_open, high_open, choices)})
+
+
+SEED = dict(low=0, high=2**32 - 1)
+STEPS = dict(low=1, high=10_000_000)
+RATIO = dict(low=0, high=1)
 
 
 @dataclass
@@ -22,45 +70,45 @@ class ModelConfig:
 
 @dataclass
 class PhaseConfig:
-    clips: int = 5
-    max_steps: int = 50
-    eval_interval: int = 25
+    clips: int = limited(5, 1, 1_000_000)
+    max_steps: int = limited(50, **STEPS)
+    eval_interval: int = limited(25, **STEPS)
 
 
 @dataclass
 class TrainConfig:
-    lr: float = 1e-4
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.1
+    lr: float = limited(1e-4, 0, 0.1, low_open=True)
+    lora_r: int = limited(32, 1, 1024)
+    lora_alpha: int = limited(64, 1, 4096)
+    lora_dropout: float = limited(0.1, 0, 1, high_open=True)
     use_dora: bool = True
-    batch_size: int = 8
-    warmup_steps: int = 20
+    batch_size: int = limited(8, 1, 1024)
+    warmup_steps: int = limited(20, 0, STEPS["high"])
     replay: str = ""  # general-speech manifest mixed into training ("" = none)
-    replay_ratio: float = 0.3
-    kl_weight: float = KL_WEIGHT  # keep close to the base model on general audio (training/anchor.py)
-    replay_dev_clips: int = 24  # replay clips held out as a general-speech WER/loss watched during training
-    replay_weight: float = 1.0  # weight of the replay-dev WER when choosing best/
-    targets: str = "all"  # which projections adapt: all | attention | decoder | encoder (README "Training")
-    weight_decay: float = 0.0
-    dev_fraction: float = 0.08  # share of the training clips held out as the dev split (no dev manifest)
-    dev_max_clips: int = 40
-    seed: int = 0
-    stall_seconds: int = 600  # a run with no heartbeat for this long is "stalled"
+    replay_ratio: float = limited(0.3, 0, 1, high_open=True)  # 1 would leave no room for the user's own clips
+    kl_weight: float = limited(KL_WEIGHT, 0, 100)  # keep close to the base model on general audio (training/anchor.py)
+    replay_dev_clips: int = limited(24, 0, 10_000)  # replay clips held out: a general-speech WER watched in training
+    replay_weight: float = limited(1.0, 0, 100)  # weight of the replay-dev WER when choosing best/
+    targets: str = limited("all", choices=TARGET_NAMES)  # which projections adapt (README "Training")
+    weight_decay: float = limited(0.0, 0, 1)
+    dev_fraction: float = limited(0.08, 0, 0.5, low_open=True)  # training clips held out as dev (no dev manifest)
+    dev_max_clips: int = limited(40, 1, 100_000)
+    seed: int = limited(0, **SEED)
+    stall_seconds: int = limited(600, 1, 7 * 24 * 3600)  # a run with no heartbeat for this long is "stalled"
     pause_on_battery: bool = True  # training waits while the machine runs on battery (resumes on mains)
 
 
 @dataclass
 class SynthesisConfig:
-    backend: str = "auto"  # auto | f5_mlx | piper | espeak
-    seed: int = 0
-    workers: int = 2
+    backend: str = limited("auto", choices=("auto", *SYNTHESIS_BACKENDS))
+    seed: int = limited(0, **SEED)
+    workers: int = limited(2, 1, 64)
 
 
 @dataclass
 class MixConfig:
-    synthetic_ratio: float = 0.5  # share of synthetic clips in the mixed manifest
-    seed: int = 0
+    synthetic_ratio: float = limited(0.5, **RATIO)  # share of synthetic clips in the mixed manifest
+    seed: int = limited(0, **SEED)
 
 
 @dataclass
@@ -70,20 +118,21 @@ class DataConfig:
 
 @dataclass
 class GateConfig:
-    safety_margin: float = 0.005  # allowed safety-WER rise (absolute) before an adapter is kept out
+    safety_margin: float = limited(0.005, **RATIO)  # allowed safety-WER rise (absolute) before an adapter is kept out
     require_safety: bool = True  # with no safety yardstick of any kind, keep the adapter out
 
 
 @dataclass
 class BiasConfig:
     enabled: bool = True  # favour the jargon list's terms while transcribing (vocabd/asr/biasing.py)
-    boost: float = 3.0  # logit bonus for continuing a started term (x (1 + ln depth)); half of it to start one
+    boost: float = limited(3.0, 0, 100)  # logit bonus for continuing a started term (x (1 + ln depth)); half to start one
 
 
 @dataclass
 class GeneralConfig:
-    pool: str = "auto"  # default general-speech pool: auto (hub if cached/reachable, else synthetic) | hub | synthetic | none
-    sentences: int = 0  # shipped sentences the synthetic pool uses (0 = all)
+    # default general-speech pool: auto (hub if cached/reachable, else synthetic) | hub | synthetic | none
+    pool: str = limited("auto", choices=GENERAL_POOLS)
+    sentences: int = limited(0, 0, 1_000_000)  # shipped sentences the synthetic pool uses (0 = all)
 
 
 @dataclass
@@ -101,7 +150,8 @@ class Config:
 
 
 def load_config(path: Path) -> Config:
-    """Read `vocabd.toml`; a missing file gives the defaults, a wrong key or type names both."""
+    """Read `vocabd.toml`; a missing file gives the defaults. A wrong key, type or value is an error naming
+    the key, the file and what is allowed, before anything runs on it."""
     if not path.exists():
         return Config()
     try:
@@ -112,8 +162,8 @@ def load_config(path: Path) -> Config:
 
 
 def _build(default: Any, data: dict[str, Any], path: Path, prefix: str) -> Any:
-    """`default` with the values of `data` put in, checked against the defaults' types."""
-    fields = {f.name for f in dataclasses.fields(default)}
+    """`default` with the values of `data` put in, checked against the defaults' types and allowed values."""
+    fields = {f.name: f for f in dataclasses.fields(default)}
     values = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
@@ -124,8 +174,11 @@ def _build(default: Any, data: dict[str, Any], path: Path, prefix: str) -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(path, name, "must be a table")
             values[key] = _build(current, value, path, prefix=f"{name}.")
-        else:
-            values[key] = _coerce(value, type(current), path, name)
+            continue
+        values[key] = _coerce(value, type(current), path, name)
+        limit = fields[key].metadata.get("limit")
+        if limit is not None and (problem := limit.problem(values[key])) is not None:
+            raise ConfigError(path, name, problem)
     return dataclasses.replace(default, **values)
 
 
@@ -134,9 +187,15 @@ def _coerce(value: Any, kind: type, path: Path, name: str) -> Any:
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(path, name, f"must be {kind.__name__}, got {type(value).__name__} {value!r}")
-    if kind in (int, float) and value < 0:
-        raise ConfigError(path, name, f"must not be negative, got {value}")
     return value
+
+
+def limit_of(key: str) -> Limit | None:
+    """The values `vocabd.toml` key `key` ("train.lr") allows; None when any value of its type will do."""
+    section, name = key.split(".")
+    table = next(f for f in dataclasses.fields(Config) if f.name == section)
+    setting = next(f for f in dataclasses.fields(table.default_factory()) if f.name == name)
+    return setting.metadata.get("limit")
 
 
 def render_config(config: Config) -> str:

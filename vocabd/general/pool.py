@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from vocabd.config import GENERAL_POOLS
 from vocabd.errors import VocabdError
 from vocabd.files import write_json
 from vocabd.log import get_logger
@@ -22,7 +23,7 @@ from vocabd.workspace import SAFETY_EVAL, Workspace
 log = get_logger(__name__)
 
 POOL_RECORD = "general_pool.json"
-CHOICES = ("auto", "hub", "synthetic", "none")
+CHOICES = GENERAL_POOLS
 POOL_FILE = "pool.json"
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vocabd.config import Config
+from vocabd.config import Config, limit_of
 from vocabd.errors import VocabdError
 
 # Which Linear layers get an adapter (see README "Training"). PEFT reads a list as module-name suffixes and
@@ -73,18 +73,14 @@ class RunConfig:
     kl_weight: float = setting("train.kl_weight")  # KL to the base model on replay audio (training/anchor.py)
 
     def validate(self) -> None:
+        """The values `vocabd.toml` allows for each setting: a flag may not set what the file may not."""
         problems = []
-        if self.targets not in TARGETS:
-            problems.append(f"targets must be one of {', '.join(TARGETS)}, got {self.targets!r}")
-        if not 0.0 <= self.replay_ratio < 1.0:
-            problems.append(f"replay ratio must be in [0, 1), got {self.replay_ratio}")
+        for f in dataclasses.fields(self):
+            limit = limit_of(f.metadata["setting"]) if "setting" in f.metadata else None
+            if limit is not None and (problem := limit.problem(getattr(self, f.name))) is not None:
+                problems.append(f"{f.name} {problem}")
         if self.replay_ratio > 0 and not self.replay:
             problems.append("a replay ratio needs --replay MANIFEST")
-        for key in ("max_steps", "eval_interval", "batch_size", "lora_r"):
-            if getattr(self, key) < 1:
-                problems.append(f"{key} must be at least 1, got {getattr(self, key)}")
-        if self.lr <= 0:
-            problems.append(f"lr must be positive, got {self.lr}")
         if problems:
             raise VocabdError(f"run {self.name}: " + "; ".join(problems))
 

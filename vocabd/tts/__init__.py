@@ -19,11 +19,11 @@ from typing import Collection
 import numpy as np
 
 from vocabd.audio import SAMPLE_RATE
-from vocabd.config import Config
+from vocabd.config import SYNTHESIS_BACKENDS, Config
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
 
-BACKENDS = ("f5_mlx", "piper", "espeak")
+BACKENDS = SYNTHESIS_BACKENDS
 log = get_logger(__name__)
 
 
