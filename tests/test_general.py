@@ -72,6 +72,7 @@ def test_offline_default_workspace_gets_the_synthetic_pool_and_a_disjoint_yardst
     assert not {f"espeak:{v}" for v in TRAIN_VOICES} & speakers(yardstick)
     assert all(s.startswith("espeak:") for s in speakers(yardstick)) and len(speakers(replay)) >= 3
     assert not texts(replay) & texts(yardstick)
+    assert "yardstick: synthetic pool" in pool.status_line(ws)
     record = json.loads((ws.data / "general_pool.json").read_text())
     assert record["pool"]["replay"]["clips"] == len(load_manifest(replay, allow_outside=True))
 
@@ -107,6 +108,7 @@ def test_pool_none_leaves_no_yardstick(caches):
     ws = workspace(caches / "ws", general='pool = "none"\n')
     assert pool.ensure_pool(ws, progress=False) is None
     assert safety_set(ws) is None and replay_manifest(ws) is None
+    assert "yardstick: NONE: the gate keeps adapters out" in pool.status_line(ws)
 
 
 # the hub pool, from a locally built hub cache ----------------------------------------------------------

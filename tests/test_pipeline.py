@@ -198,6 +198,10 @@ def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_w
         assert "No real recordings were available" in (run_dir / "report.md").read_text()
     full = json.loads((ws.run_dir(name) / "report.json").read_text())
     assert full["gate"] is not None and set(full["timings"]) == {"mini", "full"}
+    # nothing configured, yet general speech protected and measured: the default pool's replay and yardstick
+    assert full["data"]["replay"] and "synthetic" in full["data"]["general_pool"]
+    assert [r["set"] for r in full["table"]] == ["primary", "safety"] and not full["gate"]["blind"]
+    assert json.loads((ws.run_dir(name) / "config.json").read_text())["replay"] == full["data"]["replay"]
     assert (ws.data / "active.json").exists() == full["gate"]["promote"]
     assert final["resume"] is None and final["last_report"] == str(ws.run_dir(name) / "report.md")
 

@@ -78,6 +78,28 @@ def pool_manifest(ws: Workspace, part: str) -> Path | None:
     return path if has_rows(path) else None
 
 
+def status_line(ws: Workspace) -> str | None:
+    """One line for `vocabd status`: which general speech protects and measures the adapters."""
+    own_safety = has_rows(ws.manifest(SAFETY_EVAL))
+    pool = read_pool(ws)
+    if pool is None and not (ws.data / POOL_RECORD).exists() and not own_safety:
+        return None  # no chain has chosen yet
+    parts = []
+    replay = ws.config.train.replay or (pool and "replay" in pool["used_for"] and
+                                        f"{pool['kind']} pool, {pool['replay']['clips']} clips")
+    parts.append(f"replay: {replay or 'none'}")
+    if own_safety:
+        parts.append("yardstick: data/safety_eval.jsonl")
+    elif pool and "yardstick" in pool["used_for"]:
+        parts.append(f"yardstick: {pool['kind']} pool, {pool['yardstick']['clips']} clips, "
+                     f"{pool['yardstick']['words']} words ({'real' if pool['real'] else 'synthetic'})")
+    else:
+        parts.append("yardstick: NONE: the gate keeps adapters out ([gate] require_safety)"
+                     if ws.config.gate.require_safety else
+                     "yardstick: NONE: adapters are promoted unchecked ([gate] require_safety = false)")
+    return "; ".join(parts)
+
+
 def summary(pool: dict[str, Any], part: str) -> str:
     """e.g. 'synthetic (vocabd's own sentences ...): 536 clips, 4.1 min, 10 voices/speakers, 4400 words'."""
     d = pool[part]

@@ -345,8 +345,15 @@ def chain_state(ws: Workspace) -> dict[str, Any]:
         "progress": _progress(ws, chain) if live else chain.get("progress"),
         "timings": chain.get("timings", {}), "failed": chain.get("failed"), "last_error": chain.get("last_error"),
         "active": state.read_active(ws), "last_report": _last_report(ws), "gate": chain.get("gate"),
+        "general": _general_line(ws),
         "resume": [name, phase, stage] if live else None,
     }
+
+
+def _general_line(ws: Workspace) -> str | None:
+    from vocabd.general.pool import status_line
+
+    return status_line(ws)
 
 
 def _precise(epoch: float | None) -> str | None:
