@@ -67,7 +67,7 @@ def server(workspace):
     from vocabd.serve.worker import ModelWorker
 
     worker = ModelWorker(workspace)
-    srv = make_server(worker, "127.0.0.1", 0, None, Limits(max_bytes=400_000, max_seconds=6.0))
+    srv = make_server(worker, "127.0.0.1", 0, None, Limits(max_bytes=2_000_000, max_seconds=45.0))
     worker.start()
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -111,9 +111,9 @@ def test_bad_requests_get_clear_4xx_errors(server, wavs, tmp_path):
     cases.append((post(url, {"response_format": "xml"}, ("a.wav", wavs["short"].read_bytes())), 400, "xml"))
     cases.append((post(url, {"language": "fr"}, ("a.wav", wavs["short"].read_bytes())), 400, "English only"))
     long = tmp_path / "long.wav"
-    write_wav(long, np.zeros(16000 * 8, np.float32))  # 8 s > the 6 s limit, 256 kB < the byte limit
-    cases.append((post(url, {}, ("long.wav", long.read_bytes())), 413, "8.0 s of audio"))
-    cases.append((post(url, {}, ("big.wav", b"\0" * 500_000)), 413, "at most 400000 bytes"))
+    write_wav(long, np.zeros(16000 * 50, np.float32))  # 50 s > the 45 s limit, 1.6 MB < the byte limit
+    cases.append((post(url, {}, ("long.wav", long.read_bytes())), 413, "50.0 s of audio"))
+    cases.append((post(url, {}, ("big.wav", b"\0" * 2_100_000)), 413, "at most 2000000 bytes"))
     for (status, _, body), want_status, words in cases:
         error = json.loads(body)["error"]
         assert status == want_status and words in error["message"], (status, error)
@@ -213,3 +213,22 @@ def test_cli_serve_process_answers_and_stops_on_sigterm(workspace, wavs, tmp_pat
         child.send_signal(signal.SIGTERM)
         assert child.wait(timeout=30) == 0
     assert "base URL http://127.0.0.1" in child.stderr.read()
+
+
+def test_audio_over_30_s_is_cut_in_its_pauses_into_segments(server, wavs, tmp_path):
+    from vocabd.audio import load_audio, write_wav
+
+    _, url = server
+    pause = np.zeros(8000, np.float32)
+    speech = [load_audio(wavs["short"]), pause, load_audio(wavs["other"]), pause]
+    audio = np.concatenate(speech * 12)[: 16000 * 40]
+    long = tmp_path / "dictation.wav"
+    write_wav(long, audio)
+    status, _, body = post(url, {"response_format": "verbose_json"}, ("dictation.wav", long.read_bytes()))
+    verbose = json.loads(body)
+    assert status == 200 and abs(verbose["duration"] - 40) < 0.01
+    segments = verbose["segments"]
+    assert len(segments) >= 2 and all(s["end"] - s["start"] <= 30 for s in segments)
+    assert verbose["text"] == " ".join(s["text"] for s in segments)
+    status, _, srt = post(url, {"response_format": "srt"}, ("dictation.wav", long.read_bytes()))
+    assert status == 200 and srt.decode().count(" --> ") == len(segments)

@@ -515,7 +515,8 @@ def export(out: Path, fmt: str, adapter: Path | None, model: str | None, base: b
 @click.option("--token", envvar="VOCABD_SERVE_TOKEN", default=None,
               help="API key clients must send as 'Authorization: Bearer TOKEN' (required off loopback; "
                    "also $VOCABD_SERVE_TOKEN).")
-@click.option("--max-seconds", default=30.0, show_default=True, help="Longest audio accepted per request.")
+@click.option("--max-seconds", default=120.0, show_default=True,
+              help="Longest audio accepted per request (over 30 s it is cut in its pauses).")
 @click.option("--max-mb", default=25.0, show_default=True, help="Largest upload accepted, in MB.")
 @workspace_option
 def serve(host: str, port: int, token: str | None, max_seconds: float, max_mb: float, workspace: Path | None) -> None:

@@ -27,7 +27,7 @@ ENGLISH = {"", "en", "english"}
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = 25 * 1024 * 1024  # the OpenAI API's upload limit
-    max_seconds: float = 30.0
+    max_seconds: float = 120.0  # longer than 30 s: cut in pauses and transcribed piece by piece
     timeout_seconds: float = 300.0  # waiting in the queue plus transcription
 
 
@@ -52,20 +52,24 @@ def timestamp(seconds: float, comma: bool) -> str:
     return text.replace(".", ",") if comma else text
 
 
-def render(text: str, fmt: str, seconds: float) -> tuple[str, bytes]:
-    """(content type, body) of one transcript in an OpenAI response format."""
+def render(segments: list[tuple[float, float, str]], fmt: str, seconds: float) -> tuple[str, bytes]:
+    """(content type, body) of one transcript, as (start, end, text) pieces, in an OpenAI response format."""
+    text = " ".join(piece for _, _, piece in segments)
     if fmt == "text":
         return "text/plain; charset=utf-8", (text + "\n").encode()
     if fmt == "srt":
-        return "text/plain; charset=utf-8", f"1\n{timestamp(0, True)} --> {timestamp(seconds, True)}\n{text}\n\n".encode()
+        body = "".join(f"{i}\n{timestamp(a, True)} --> {timestamp(b, True)}\n{piece}\n\n"
+                       for i, (a, b, piece) in enumerate(segments, start=1))
+        return "text/plain; charset=utf-8", body.encode()
     if fmt == "vtt":
-        body = f"WEBVTT\n\n{timestamp(0, False)} --> {timestamp(seconds, False)}\n{text}\n\n"
+        body = "WEBVTT\n\n" + "".join(f"{timestamp(a, False)} --> {timestamp(b, False)}\n{piece}\n\n"
+                                       for a, b, piece in segments)
         return "text/vtt; charset=utf-8", body.encode()
     if fmt == "verbose_json":
-        segment = {"id": 0, "seek": 0, "start": 0.0, "end": round(seconds, 3), "text": text, "tokens": [],
-                   "temperature": 0.0, "avg_logprob": None, "compression_ratio": None, "no_speech_prob": None}
         data = {"task": "transcribe", "language": "english", "duration": round(seconds, 3), "text": text,
-                "segments": [segment] if text else []}
+                "segments": [{"id": i, "seek": 0, "start": round(a, 3), "end": round(b, 3), "text": piece,
+                              "tokens": [], "temperature": 0.0, "avg_logprob": None, "compression_ratio": None,
+                              "no_speech_prob": None} for i, (a, b, piece) in enumerate(segments)]}
     else:
         data = {"text": text}
     return "application/json", json.dumps(data, ensure_ascii=False).encode()
@@ -176,12 +180,12 @@ class Handler(BaseHTTPRequestHandler):
         except Busy as e:
             raise ApiError(503, f"server busy: {e}; retry shortly", "server_error") from e
         try:
-            text, label = pending.result(timeout=self.server.limits.timeout_seconds)
+            segments, label = pending.result(timeout=self.server.limits.timeout_seconds)
         except TimeoutError:
             raise ApiError(504, "transcription took too long", "server_error") from None
         except Exception as e:  # noqa: BLE001 - reported to the client, logged by the worker
             raise ApiError(500, f"transcription failed: {e}", "server_error") from e
-        content_type, payload = render(text, fmt, len(audio) / 16000)
+        content_type, payload = render(segments, fmt, len(audio) / 16000)
         self._send(200, content_type, payload, {"X-Vocabd-Model": label})
 
     def _send_json(self, status: int, data: dict) -> None:

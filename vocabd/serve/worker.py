@@ -113,8 +113,6 @@ class ModelWorker:
             log.error("serve_model_not_switched", error=str(e), keeping=self.loaded.label)
 
     def _run(self) -> None:
-        from vocabd.asr.transcribe import transcribe
-
         while not self._stopping.is_set():
             self.refresh()
             try:
@@ -123,9 +121,23 @@ class ModelWorker:
                 continue
             loaded = self.loaded
             try:
-                [text] = transcribe(loaded.asr, [audio], batch_size=1)
+                segments = transcribe_segments(loaded.asr, audio)
             except Exception as e:  # one bad request must not end the server
                 log.exception("serve_transcription_failed", seconds=round(len(audio) / 16000, 2))
                 done.set_exception(e)
                 continue
-            done.set_result((text, loaded.label))
+            done.set_result((segments, loaded.label))
+
+
+def transcribe_segments(asr, audio: np.ndarray) -> list[tuple[float, float, str]]:
+    """(start, end, text) pieces: the whole clip up to 30 s, else pieces cut in its pauses (vocabd/longform/)."""
+    from vocabd.asr.transcribe import transcribe
+    from vocabd.audio import SAMPLE_RATE
+    from vocabd.longform.silence import cut_points
+    from vocabd.manifest import MAX_SECONDS
+
+    total = len(audio) / SAMPLE_RATE
+    bounds = [0.0] + ([t for t, _ in cut_points(audio)] if total > MAX_SECONDS else []) + [total]
+    pieces = [audio[int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)] for a, b in zip(bounds, bounds[1:])]
+    texts = transcribe(asr, pieces, batch_size=1)
+    return [(a, b, text) for a, b, text in zip(bounds, bounds[1:], texts) if text]
