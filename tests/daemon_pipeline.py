@@ -1,7 +1,7 @@
 """A small, real pipeline module for the daemon tests (`VOCABD_PIPELINE=daemon_pipeline`).
 
-It has the contract of `vocabd.jobs.pipeline` (run_stage, start_chain, chain_state, TransientError,
-StageFailed, StageOutcome) but each stage only appends to `stages.log` in the workspace, so the tests
+It has the contract of `vocabd.jobs.pipeline` (run_stage, start_chain creating the chain record,
+chain_state, TransientError, StageFailed, StageOutcome) but each stage only appends to `stages.log` in the workspace, so the tests
 exercise the real queue, consumer and watcher in seconds. Behaviour is steered by files in the
 workspace root: `slow_<stage>` (seconds to sleep, read once per run), `fail_<phase>_<stage>` (raise
 StageFailed after writing FAILED.md), `transient_<stage>` (raise TransientError that many times).
@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from dataclasses import dataclass
 
 from vocabd.errors import VocabdError
+from vocabd.jobs import state
 from vocabd.workspace import Workspace
 
 STAGES = ("synthesize", "mix", "train", "poll", "evaluate")
@@ -47,6 +48,7 @@ def start_chain(ws: Workspace) -> tuple[str, str, str]:
     count = len(list(ws.root.glob("chain-*.started"))) + 1
     name = f"chain{count}"
     (ws.root / f"chain-{count}.started").write_text((ws.data / "jargon.txt").read_text())
+    state.new_chain(ws, name, state.Material(jargon=True))
     _log(ws, f"{name} start")
     return name, "mini", "synthesize"
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from tiny import tiny_workspace_config
-from vocabd.daemon import journal
 from vocabd.daemon.lock import holder
 from vocabd.daemon.queue import open_huey
 from vocabd.daemon.service import check_location, install_agent, plan_agent, uninstall_agent
 from vocabd.errors import VocabdError
+from vocabd.jobs import state
 from vocabd.workspace import init_workspace
 
 TESTS = Path(__file__).parent
@@ -129,12 +129,13 @@ def test_jargon_drop_drives_both_phases_and_status_reports_it(ws, daemons):
     status = json.loads(vocabd(ws, "status", "--json").stdout)
     assert status["daemon"]["running"] and status["daemon"]["pid"] == daemon.proc.pid
     assert status["queue"]["pending"] == status["queue"]["scheduled"] == status["queue"]["failed"] == 0
-    assert status["queue"]["current"]["state"] == "done"
+    assert status["chain"]["state"] == "done" and status["chain"]["name"] == "chain1"
     assert status["chain"]["last_event"] == "chain1 full evaluate end"
     assert status["inbox"] == {"waiting": [], "not_trained": [], "rejected": []}
     assert daemon.stop() == 0
     text = vocabd(ws, "status").stdout
     assert "daemon     down" in text and "chain1 / full / evaluate: done" in text
+    assert not (ws.data / "daemon_state.json").exists()  # one record: data/chain.json
     events = {e["event"] for e in log_events(ws)}
     assert {"daemon.start", "inbox.done", "chain.start", "chain.done", "daemon.stopped"} <= events
 
@@ -154,7 +155,7 @@ def test_phase1_failure_stops_the_chain_and_enqueues_nothing(ws, daemons):
     daemons(ws)
     drop_jargon(ws)
     wait_until(lambda: (ws.runs / "chain1_mini" / "FAILED.md").exists(), what="FAILED.md")
-    wait_until(lambda: (journal.cursor(ws) or {}).get("state") == "failed", what="the journal to say failed")
+    wait_until(lambda: state.current(ws).state == "failed", what="the chain record to say failed")
     time.sleep(1.5)
     assert stage_events(ws)[-1] == "chain1 mini train failed"
     assert not any(" full " in line or "poll" in line for line in stages(ws))
@@ -180,7 +181,7 @@ def test_kill_9_mid_stage_then_restart_finishes_the_chain(ws, daemons):
     wait_until(lambda: "chain1 mini train begin" in stages(ws), what="training to start")
     first.stop(signal.SIGKILL)
     assert holder(ws) is None  # the kernel released the lock
-    assert queue_size(ws) == 0  # Huey had taken the task: only the journal remembers it
+    assert queue_size(ws) == 0  # Huey had taken the task: only the chain record remembers it
     daemons(ws)
     wait_until(lambda: (ws.root / "chain1.report").exists(), what="the restarted chain's report")
     assert stages(ws).count("chain1 mini train begin") == 2
@@ -196,7 +197,7 @@ def test_sigterm_waits_for_a_short_stage_and_the_next_is_kept(ws, daemons):
     wait_until(lambda: "chain1 mini mix begin" in stages(ws), what="mix to start")
     assert first.stop(signal.SIGTERM) == 0
     assert stage_events(ws)[-1] == "chain1 mini mix end"  # finished, not cut off
-    assert journal.cursor(ws)["stage"] == "train" and journal.cursor(ws)["state"] == "queued"
+    assert state.current(ws).stage == "train" and state.current(ws).state == "queued"
     daemons(ws)
     wait_until(lambda: (ws.root / "chain1.report").exists(), what="the chain's report")
     assert stage_events(ws) == FULL_CHAIN
@@ -210,7 +211,7 @@ def test_sigterm_leaves_a_long_stage_to_the_next_start(ws, daemons):
     started = time.monotonic()
     assert first.stop(signal.SIGINT) == 0
     assert time.monotonic() - started < 10
-    assert journal.cursor(ws)["state"] == "interrupted"
+    assert state.current(ws).state == "interrupted"
     child = int((ws.root / "child.pid").read_text())
     wait_until(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2],
                timeout=5, what="the stage's child process to be stopped")
@@ -348,7 +349,7 @@ def test_a_voice_sample_alone_starts_no_chain_until_there_is_something_to_train_
     write_wav(ws.root / "me.wav", (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32))
     (ws.root / "me.wav").rename(ws.inbox / "me.wav")
     wait_until(lambda: (ws.data / "voice_ref.wav").exists(), what="the voice sample")
-    wait_until(lambda: (journal.last_chain(ws) or {}).get("name") == "(not started)", what="the refused start")
+    wait_until(lambda: "nothing to train on" in (state.read_record(ws).refused or ""), what="the refused start")
     assert "nothing to train on" in ws.log_file.read_text()
     drop_jargon(ws)
     wait_until(lambda: (ws.root / "chain1.report").exists(), what="chain 1")
@@ -380,14 +381,14 @@ def test_kill_9_mid_training_with_the_real_pipeline_then_restart_finishes(tmp_pa
     drop_jargon(ws, text="kubectl | cube control\nops@acme.io\n")
     wait_until(lambda: pipeline.chain_state(ws)["stage"] == "poll", timeout=120, what="phase 1 training")
     first.stop(signal.SIGKILL)
-    assert journal.is_live(ws)
+    assert state.is_live(ws)
     daemons(ws, **real)
     wait_until(lambda: pipeline.chain_state(ws)["state"] in ("done", "failed"), timeout=240, what="the chain's end")
     final = pipeline.chain_state(ws)
     assert final["state"] == "done", final
     for experiment in (f"{final['name']}_mini", final["name"]):
         assert (ws.run_dir(experiment) / "report.md").is_file()
-    assert journal.cursor(ws)["state"] == "done" and queue_size(ws) == 0
+    assert state.current(ws).state == "done" and queue_size(ws) == 0
     events = [e["event"] for e in log_events(ws)]
     assert events.count("daemon.start") == 2 and events.count("chain.start") == 1
 
@@ -400,13 +401,14 @@ def test_detached_start_that_fails_says_why(ws):
 
 
 def test_a_stage_the_queue_lost_is_enqueued_again(ws):
-    """The journal names a queued stage that never reached SQLite (a failed enqueue): revive_lost re-enqueues it."""
+    """The chain record names a queued stage that never reached SQLite (a failed enqueue): revive_lost re-enqueues it."""
     import daemon_pipeline
     from vocabd.daemon.queue import ChainQueue
     from vocabd.daemon.timing import Timing
 
     queue = ChainQueue(ws, Timing(), daemon_pipeline)
-    token = journal.set_queued(ws, "c1", "mini", "mix", attempt=1, delay=0.0)
+    state.new_chain(ws, "c1", state.Material(jargon=True))
+    token = state.set_queued(ws, "c1", "mini", "mix", attempt=1, delay=0.0)
     assert queue.counts() == {"pending": 0, "scheduled": 0}
     assert not queue.revive_lost(grace=60.0)  # not overdue yet
     assert queue.revive_lost(grace=0.0)

@@ -137,28 +137,34 @@ def _ingest(ws) -> None:
 
 
 def test_restarted_train_stage_and_killed_training_are_recovered(tiny_ws):
-    """Phase 1 driven stage by stage: a re-run train stage finds the live run; a kill -9 is resumed."""
+    """Phase 1 driven task by task (as the daemon's queue does): a re-run train stage finds the live run;
+    a kill -9 is resumed."""
+    from vocabd.jobs.driver import run_task
+
     ws = tiny_ws
     (ws.data / "jargon.txt").write_text("kubectl | cube control\nops@acme.io\n")
     name, phase, stage = pipeline.start_chain(ws)
+    token = state.set_queued(ws, name, phase, stage)
     stages = []
-    while stage is not None and phase == "mini":
-        outcome = pipeline.run_stage(ws, name, phase, stage)
+    while state.current(ws).phase == "mini":
+        stage = state.current(ws).stage
+        task = run_task(ws, pipeline, token, retry_first=0.1)
         stages.append(stage)
         if stage == "train":
-            pid = state.read_chain(ws)["train_pid"]
+            pid = state.current(ws).train_pid
             # a daemon restarted mid-stage runs it again: the live run is found, not launched twice
             assert pipeline.run_stage(ws, name, phase, "train").next_stage == "poll"
-            assert state.read_chain(ws)["train_pid"] == pid
+            assert state.current(ws).train_pid == pid
             os.kill(pid, signal.SIGKILL)  # poll finds the run dead and starts it again
-        phase, stage = outcome.next_phase or phase, outcome.next_stage
-        time.sleep(outcome.delay)
+        time.sleep(task.delay)
+        token = task.token
 
     assert [s for s in stages if s != "poll"] == ["synthesize", "mix", "train", "evaluate"]
-    assert (phase, stage) == ("full", "synthesize")  # phase 1 passed: phase 2 is next, no human step
-    chain = state.read_chain(ws)
-    assert chain["resumes"] == {"mini": 1} and chain["state"] == "queued"
-    assert chain["train_pid"] == load_status(ws.run_dir(f"{name}_mini")).pid != pid  # the resume's pid is recorded
+    chain = state.current(ws)
+    assert (chain.phase, chain.stage) == ("full", "synthesize")  # phase 1 passed: phase 2 is next, no human step
+    assert chain.resumes == {"mini": 1} and chain.state == "queued"
+    assert chain.train_pid == load_status(ws.run_dir(f"{name}_mini")).pid != pid  # the resume's pid is recorded
+    assert chain.results["mini"].mix.rows > 0 and chain.results["mini"].synthesize.clips > 0  # typed results
     assert pipeline.chain_state(ws)["resume"] == [name, "full", "synthesize"]
     assert (ws.run_dir(f"{name}_mini") / "report.md").is_file()
 

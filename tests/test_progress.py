@@ -22,8 +22,8 @@ from vocabd.workspace import init_workspace
 def training_ws(tmp_path):
     """A chain in its mini training stage, the run alive (this process holds its lock, as a trainer does)."""
     ws = init_workspace(tmp_path / "ws")
-    state.new_chain(ws, "adapt-1", {"jargon": True})
-    state.update_chain(ws, "adapt-1", stage="poll", state="running")
+    state.new_chain(ws, "adapt-1", state.Material(jargon=True))
+    state.update(ws, "adapt-1", stage="poll", state="running")
     lock = acquire_run_lock(ws.run_dir("adapt-1_mini"))
 
     def progress(step: int = 12, loss: float | None = 0.8123, best: float | None = 0.231):
@@ -39,7 +39,7 @@ def training_ws(tmp_path):
 
 def test_training_line_has_step_loss_dev_wer_and_eta(training_ws):
     ws = training_ws()
-    line = stage_line(ws, state.read_chain(ws), None)
+    line = stage_line(ws, state.current(ws).to_dict(), None)
     assert line.startswith("[phase 1 mini] train adapt-1_mini")
     for part in ("step 12/50", "loss 0.812", "best dev WER 0.231", "0:45", "ETA 1:10"):
         assert part in line, line
@@ -47,7 +47,7 @@ def test_training_line_has_step_loss_dev_wer_and_eta(training_ws):
 
 def test_training_line_before_the_first_step_says_it_is_starting(training_ws):
     ws = training_ws(step=0, loss=None, best=None)
-    line = stage_line(ws, state.read_chain(ws), None)
+    line = stage_line(ws, state.current(ws).to_dict(), None)
     assert "step 0/50" in line and "starting" in line and "ETA" not in line
 
 
@@ -87,9 +87,9 @@ def test_status_follow_shows_the_training_line_until_the_chain_ends(training_ws)
 
     def finish_later():
         time.sleep(2.5)
-        state.update_chain(ws, "adapt-1", stage="evaluate", state="running")
+        state.update(ws, "adapt-1", stage="evaluate", state="running")
         time.sleep(2.5)
-        state.update_chain(ws, "adapt-1", state="done")
+        state.update(ws, "adapt-1", state="done")
 
     threading.Thread(target=finish_later, daemon=True).start()
     out = io.StringIO()

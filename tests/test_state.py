@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -128,8 +129,8 @@ def fake_trainer(ws, run: str) -> subprocess.Popen:
 def plant_chain(ws, **fields) -> None:
     from vocabd.jobs import state
 
-    state.new_chain(ws, "adapt-old", {"jargon": True})
-    state.update_chain(ws, "adapt-old", **fields)
+    state.new_chain(ws, "adapt-old", state.Material(jargon=True))
+    state.update(ws, "adapt-old", **fields)
 
 
 def test_a_planted_pid_is_never_signalled(ws):
@@ -179,3 +180,144 @@ def test_vocabd_stop_signals_only_the_daemon_holding_the_lock(ws, daemons):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+# --- a corrupt queue.db (item 12) -----------------------------------------------------------------
+
+def plant_live_chain(ws, stage: str = "mix") -> None:
+    """The chain record names chain1's `stage` as queued (the daemon_pipeline runs any chain name)."""
+    from vocabd.jobs import state
+
+    state.new_chain(ws, "chain1", state.Material(jargon=True))
+    state.set_queued(ws, "chain1", "mini", stage)
+
+
+def truncated_queue(ws) -> None:
+    from vocabd.daemon.queue import open_huey
+
+    huey = open_huey(ws)
+    for i in range(300):
+        huey.storage.enqueue(json.dumps({"pad": "x" * 200, "i": i}).encode())
+    huey.storage.close()
+    size = ws.queue_db.stat().st_size
+    with open(ws.queue_db, "r+b") as f:
+        f.truncate(size // 2)
+
+
+def garbage_queue(ws) -> None:
+    ws.queue_db.write_bytes(b"this is not a database\n" * 400)
+
+
+@pytest.mark.parametrize("corrupt", [garbage_queue, truncated_queue])
+def test_a_corrupt_queue_is_reported_in_one_line_and_rebuilt_from_the_chain_record(ws, daemons, corrupt):
+    plant_live_chain(ws)
+    corrupt(ws)
+    status = vocabd(ws, "status")
+    assert status.returncode == 0 and "Traceback" not in status.stdout + status.stderr
+    [line] = [line for line in status.stdout.splitlines() if line.startswith("queue")]
+    assert "queue.db is corrupt" in line and "vocabd doctor --repair" in line
+    for how in ("start", "start --foreground"):
+        refused = vocabd(ws, *how.split())
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert "queue.db is corrupt" in refused.stderr and "vocabd doctor --repair" in refused.stderr
+    checked = vocabd(ws, "doctor")
+    assert checked.returncode == 1 and "chain.json        ok" in checked.stdout
+    repaired = vocabd(ws, "doctor", "--repair")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "rebuilt with chain1 mini/mix queued again" in repaired.stdout
+    assert list(ws.root.glob("queue.db.corrupt-*"))  # set aside, not deleted
+    assert vocabd(ws, "doctor").returncode == 0
+    daemons(ws)
+    wait_until(lambda: (ws.root / "chain1.report").exists(), what="the chain to finish from the rebuilt queue")
+
+
+def test_a_queue_that_goes_corrupt_under_the_daemon_stops_it_with_what_to_do(ws, daemons):
+    daemon = daemons(ws, VOCABD_HEALTH_S="0.2")
+    wait_until(lambda: ws.log_file.exists() and "watcher.start" in ws.log_file.read_text(), what="the daemon")
+    with open(ws.queue_db, "r+b") as f:  # overwrite the SQLite header in place
+        f.write(b"\0" * 100)
+    assert daemon.proc.wait(timeout=20) == 1
+    corrupt = [json.loads(line) for line in ws.log_file.read_text().splitlines() if "queue.corrupt" in line]
+    assert corrupt and "vocabd doctor --repair" in corrupt[0]["error"]
+
+
+# --- torn or malformed state files (item 13) -------------------------------------------------------
+
+def test_a_torn_chain_record_is_reported_never_read_as_a_finished_chain(ws, daemons):
+    import daemon_pipeline
+    from vocabd.daemon.queue import ChainQueue
+    from vocabd.daemon.timing import Timing
+    from vocabd.jobs import pipeline, state
+
+    plant_live_chain(ws, stage="train")
+    token = state.current(ws).token
+    whole = state.chain_path(ws).read_text()
+    state.chain_path(ws).write_text(whole[: len(whole) // 2])  # torn mid-write by hand or a full disk
+    with pytest.raises(state.StateCorrupt, match="chain.json is unreadable"):
+        pipeline.run_stage(ws, "chain1", "mini", "train")
+    ChainQueue(ws, Timing(), daemon_pipeline).execute("chain1", "mini", "train", token, 1)  # the Huey task
+    assert state.chain_path(ws).read_text() == whole[: len(whole) // 2]  # nothing marked done
+    assert not (ws.root / "stages.log").exists()  # and no stage ran
+    status = vocabd(ws, "status")
+    assert status.returncode == 0 and "Traceback" not in status.stdout + status.stderr
+    assert "chain      " + str(state.chain_path(ws)) + " is unreadable" in status.stdout
+    refused = vocabd(ws, "start")
+    assert refused.returncode == 1 and "chain.json is unreadable" in refused.stderr
+    repaired = vocabd(ws, "doctor", "--repair")
+    assert repaired.returncode == 0 and "chain.json: set aside as chain.json.corrupt-" in repaired.stdout
+
+
+@pytest.mark.parametrize("text", ['[]', '{"chain": {"name": 7}}', '{"chain": {"name": "c", "state": "bogus"}}',
+                                  '{"chain": {"name": "c", "timings": []}}', '{"failures": {}}'])
+def test_a_chain_record_of_the_wrong_shape_is_refused(ws, text):
+    from vocabd.jobs import state
+
+    state.chain_path(ws).write_text(text)
+    with pytest.raises(state.StateCorrupt, match="vocabd doctor"):
+        state.read_record(ws)
+
+
+@pytest.mark.parametrize("text", ['[1, 2]', '{"seq": "three", "items": []}', '{"seq": 1, "items": {"a": 1}}',
+                                  '{"seq": 1, "items": [{"kind": "jargon"}]}', '{"seq": 1, "items": [{'])
+def test_an_inbox_ledger_of_the_wrong_shape_is_reported_by_status_without_a_traceback(ws, text):
+    (ws.data / "inbox_state.json").write_text(text)
+    status = vocabd(ws, "status")
+    assert status.returncode == 0 and "Traceback" not in status.stdout + status.stderr
+    [line] = [line for line in status.stdout.splitlines() if line.startswith("inbox")]
+    assert "inbox_state.json" in line and "vocabd doctor" in line
+    assert vocabd(ws, "doctor").returncode == 1
+    assert "inbox_state.json: set aside" in vocabd(ws, "doctor", "--repair").stdout
+    assert vocabd(ws, "status").stdout.count("Traceback") == 0 and vocabd(ws, "doctor").returncode == 0
+
+
+# --- a foreground run holds the workspace (issue 14 item 4) ----------------------------------------
+
+def test_status_names_the_foreground_run_and_its_running_stage(tmp_path, tiny_model):
+    from tiny import tiny_workspace_config
+    from vocabd.jobs import state
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "vocabd.toml").write_text(tiny_workspace_config(tiny_model))
+    ws = init_workspace(root)
+    (ws.data / "jargon.txt").write_text("kubectl | cube control\n")
+    env = {**daemon_env(VOCABD_POLL_SECONDS="0.3"), "VOCABD_PIPELINE": "vocabd.jobs.pipeline"}
+    run = subprocess.Popen([sys.executable, "-m", "vocabd", "run", "--foreground", "-w", str(ws.root)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (state.current(ws) or state.Chain("-")).stage in ("train", "poll"), timeout=120,
+                   what="training")
+        status = json.loads(vocabd(ws, "status", "--json", env=env).stdout)
+        assert status["daemon"]["running"] is False
+        assert status["daemon"]["role"] == "foreground run" and status["daemon"]["pid"] == run.pid
+        text = vocabd(ws, "status", env=env).stdout
+        assert f"daemon     down; a foreground run (pid {run.pid}" in text
+        [line] = [line for line in text.splitlines() if line.startswith("chain")]
+        assert ": running" in line and "queued" not in line
+        for verb in ("start", "run"):
+            refused = vocabd(ws, verb, env=env)
+            assert refused.returncode == 1 and f"a foreground run (pid {run.pid}" in refused.stderr
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=30)
+    assert holder(ws) is None and state.current(ws).live  # continued by the next run or daemon

@@ -299,11 +299,13 @@ def poll(name: str, follow: bool, interval: float, workspace: Path | None) -> No
 @workspace_option
 def run_pipeline(foreground: bool, restart: bool, workspace: Path | None) -> None:
     """The whole pipeline: synthesize, mix, train, poll, evaluate; phase 1 (mini), then phase 2 (full)."""
-    from vocabd.daemon.lock import holder
+    from vocabd.daemon.lock import DAEMON, DaemonRunning, holder
     from vocabd.jobs.foreground import run_foreground
 
     ws = open_ws(workspace)
     daemon = holder(ws)
+    if daemon is not None and daemon.get("role", DAEMON) != DAEMON:
+        raise DaemonRunning(ws, daemon)
     if not foreground:
         if daemon is None:
             raise VocabdError(f"no daemon runs {ws.root}: start one with `vocabd start`, or run the chain here "
@@ -447,6 +449,26 @@ def status(as_json: bool, follow: bool, workspace: Path | None) -> None:
         sys.exit(follow_status(open_ws(workspace), Console()))
     state = collect_status(open_ws(workspace))
     click.echo(json.dumps(state, indent=2, default=str) if as_json else render_status(state))
+
+
+@main.command()
+@click.option("--repair", is_flag=True, help="Set broken state files aside and rebuild the queue from the chain record.")
+@workspace_option
+def doctor(repair: bool, workspace: Path | None) -> None:
+    """Check queue.db, the chain record and the inbox ledger; --repair recovers from what is broken."""
+    from vocabd.daemon import doctor as checks
+    from vocabd.daemon.queue import load_pipeline
+
+    ws = open_ws(workspace)
+    if repair:
+        for line in checks.repair(ws, load_pipeline()):
+            click.echo(line)
+        return
+    findings = checks.check(ws)
+    for finding in findings:
+        click.echo(finding.line())
+    if any(f.problem for f in findings):
+        sys.exit(1)
 
 
 @main.group()

@@ -42,14 +42,14 @@ def print_outcomes(console: Console, outcomes: list[Outcome]) -> None:
 def inbox_owner(ws: Workspace) -> str | None:
     """Who takes in the inbox right now, when it is not this command: the daemon, or a running chain stage."""
     from vocabd.daemon.lock import holder
-    from vocabd.jobs.state import read_chain
+    from vocabd.jobs.state import current
 
     daemon = holder(ws)
     if daemon is not None:
-        return f"the daemon (pid {daemon.get('pid')})"
-    chain = read_chain(ws) or {}
-    if chain.get("state") == "running":
-        return f"chain {chain.get('name')} (running {chain.get('phase')}/{chain.get('stage')})"
+        return f"the {daemon.get('role', 'daemon')} (pid {daemon.get('pid')})"
+    chain = current(ws)
+    if chain is not None and chain.state == "running":
+        return f"chain {chain.name} (running {chain.phase}/{chain.stage})"
     return None
 
 

@@ -33,10 +33,23 @@ def read_state(ws: Workspace) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         from vocabd.errors import WorkspaceError
 
-        raise WorkspaceError(f"{state_path(ws)}: unreadable inbox ledger ({e}); fix or move it away") from e
+        raise WorkspaceError(f"{state_path(ws)}: unreadable inbox ledger ({e}); run `vocabd doctor`") from e
+    if not _is_ledger(state):
+        from vocabd.errors import WorkspaceError
+
+        raise WorkspaceError(f"{state_path(ws)}: not an inbox ledger (expected {{\"seq\": n, \"items\": [...]}}); "
+                             "run `vocabd doctor`")
     state.setdefault("seq", 0)
     state.setdefault("items", [])
     return state
+
+
+def _is_ledger(state: Any) -> bool:
+    if not isinstance(state, dict) or not isinstance(state.get("seq", 0), int):
+        return False
+    items = state.get("items", [])
+    return isinstance(items, list) and all(
+        isinstance(i, dict) and isinstance(i.get("seq"), int) and isinstance(i.get("files", []), list) for i in items)
 
 
 def _write_state(ws: Workspace, state: dict[str, Any]) -> None:

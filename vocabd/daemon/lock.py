@@ -1,4 +1,8 @@
-"""One daemon per workspace: an flock on `daemon.lock`, which also records who holds it."""
+"""One holder per workspace: an flock on `daemon.lock`, which also records who holds it.
+
+The holder is the daemon, or a foreground run (`vocabd run --foreground`, `vocabd demo`) driving the chain
+in a terminal; either way nobody else drives the chain meanwhile, and `vocabd status` can say who does.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +22,19 @@ from vocabd.workspace import Workspace
 LOCK_FILE = "daemon.lock"
 
 
+DAEMON = "daemon"
+FOREGROUND = "foreground run"
+
+
 class DaemonRunning(VocabdError):
     def __init__(self, ws: Workspace, holder: dict[str, Any]):
-        super().__init__(
-            f"vocabd is already running for {ws.root} (pid {holder.get('pid', '?')}, "
-            f"started {holder.get('started', '?')} on {holder.get('host', '?')}); stop it with `vocabd stop`")
+        who = f"(pid {holder.get('pid', '?')}, started {holder.get('started', '?')} on {holder.get('host', '?')})"
+        if holder.get("role", DAEMON) == DAEMON:
+            message = f"vocabd is already running for {ws.root} {who}; stop it with `vocabd stop`"
+        else:
+            message = (f"a foreground run {who} holds {ws.root}; let it finish or stop it with Ctrl-C in its "
+                       "terminal")
+        super().__init__(message)
         self.holder = holder
 
 
@@ -33,8 +45,8 @@ def lock_path(ws: Workspace) -> Path:
 class DaemonLock:
     """Held for the daemon's lifetime; the kernel drops it when the process dies, even by kill -9."""
 
-    def __init__(self, ws: Workspace):
-        self.ws = ws
+    def __init__(self, ws: Workspace, role: str = DAEMON):
+        self.ws, self.role = ws, role
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -44,7 +56,7 @@ class DaemonLock:
         except BlockingIOError:
             os.close(fd)
             raise DaemonRunning(self.ws, _read(lock_path(self.ws))) from None
-        info = {"pid": os.getpid(), "started": now_iso(), "started_epoch": time.time(),
+        info = {"pid": os.getpid(), "role": self.role, "started": now_iso(), "started_epoch": time.time(),
                 "host": socket.gethostname(), "python": sys.executable}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
@@ -66,7 +78,7 @@ class DaemonLock:
 
 
 def holder(ws: Workspace) -> dict[str, Any] | None:
-    """Who runs the daemon for `ws` (pid, started, host), or None when nobody does."""
+    """Who holds `ws` (pid, role, started, host), or None when nobody does."""
     path = lock_path(ws)
     if not path.exists():
         return None

@@ -3,7 +3,7 @@
 It never imports torch; stages that need it run as subprocesses of the pipeline. SIGTERM (launchd,
 systemd, `vocabd stop`) and SIGINT both stop gracefully: the watcher stops, the running stage gets
 `Timing.shutdown` seconds to finish, and one that does not is marked interrupted and run again by
-the next daemon (the journal keeps it). At start the daemon re-enqueues interrupted work, ingests
+the next daemon (the chain record keeps it). At start the daemon re-enqueues interrupted work, ingests
 what the inbox gathered while it was down, and retrains when there is material newer than the last
 chain ("background retraining on login").
 """
@@ -18,14 +18,15 @@ import time
 from pathlib import Path
 
 from vocabd.child import child_env, vocabd_command
-from vocabd.daemon import journal, ledger
+from vocabd.daemon.doctor import queue_message, queue_problem, startup_problems
 from vocabd.daemon.inbox import handle
-from vocabd.daemon.lock import DaemonLock, DaemonRunning, holder, lock_path
+from vocabd.daemon.lock import DAEMON, DaemonLock, DaemonRunning, holder, lock_path
 from vocabd.daemon.material import new_material
 from vocabd.daemon.queue import ChainQueue, load_pipeline
 from vocabd.daemon.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.errors import VocabdError
+from vocabd.jobs import state
 from vocabd.log import configure_logging, get_logger
 from vocabd.proc import is_ours
 from vocabd.workspace import Workspace
@@ -33,7 +34,6 @@ from vocabd.workspace import Workspace
 log = get_logger("vocabd.daemon")
 
 CONSOLE_ENV = "VOCABD_LOG_CONSOLE"  # "0" when the daemon's stderr already goes to the log file
-HEALTH_CHECK_S = 10.0
 MATERIAL_CHECK_S = 1.0
 
 
@@ -43,6 +43,8 @@ class Daemon:
         self.queue = ChainQueue(ws, timing, load_pipeline())
         self.watcher = InboxWatcher(ws, self._on_ready, timing)
         self.stop_event = threading.Event()
+        self.fatal: str | None = None  # why the daemon stopped itself
+        self._problem: str | None = None  # the state problem last logged
         self._last_ingest = self._last_check = float("-inf")
         self.consumer = self.queue.huey.create_consumer(
             workers=1, periodic=False, initial_delay=0.1, backoff=1.5, max_delay=2.0,
@@ -58,15 +60,26 @@ class Daemon:
         while not self.stop_event.wait(self.timing.tick):
             try:
                 self._maybe_start_chain()
-            except Exception:  # the loop must outlive a bad state file or a pipeline bug
+                self._problem = None
+            except VocabdError as e:  # a torn state file: said once, not every tick
+                if str(e) != self._problem:
+                    log.error("daemon.chain_check_failed", error=str(e))
+                    self._problem = str(e)
+            except Exception:  # the loop must outlive a pipeline bug
                 log.exception("daemon.chain_check_failed")
-            if time.monotonic() - health >= HEALTH_CHECK_S:
+            if time.monotonic() - health >= self.timing.health:
                 self._check_health()
                 health = time.monotonic()
         self._shutdown()
 
     def _check_health(self) -> None:
-        """Dead worker threads are replaced (Huey); a stage the queue lost is enqueued again."""
+        """Dead worker threads are replaced (Huey); a stage the queue lost is enqueued again. A queue.db that
+        went corrupt stops the daemon (reviving a stage into it would fail forever)."""
+        if (problem := queue_problem(self.ws)) is not None:
+            self.fatal = queue_message(self.ws, problem)
+            log.error("queue.corrupt", error=self.fatal)
+            self.stop_event.set()
+            return
         try:
             self.consumer.check_worker_health()
             self.queue.revive_lost(grace=max(60.0, self.timing.shutdown))
@@ -88,10 +101,12 @@ class Daemon:
         if self.queue.mark_interrupted():
             log.info("daemon.stopped", stage_interrupted=True)
             # Stop the stage's helpers and leave at once, before the worker thread can take their
-            # death for a stage failure; the journal re-runs the stage at the next start.
+            # death for a stage failure; the chain record re-runs the stage at the next start.
             stop_stage_helpers()
             os._exit(0)
         log.info("daemon.stopped")
+        if self.fatal:
+            raise VocabdError(self.fatal)
 
     def _on_ready(self, paths: list[Path]) -> None:
         outcomes = handle(self.ws, paths)
@@ -103,16 +118,16 @@ class Daemon:
         if now - self._last_check < MATERIAL_CHECK_S or now - self._last_ingest < self.timing.settle:
             return
         self._last_check = now
-        if journal.is_live(self.ws) or self.watcher.busy() or not new_material(self.ws, self.queue.pipeline):
+        if state.is_live(self.ws) or self.watcher.busy() or not new_material(self.ws):
             return
         try:
             self.queue.start_chain()
-        except Exception as e:  # remembered as a chain that did not start, so it is not retried every second
+        except Exception as e:  # remembered as a start that was refused, so it is not retried every second
             if isinstance(e, VocabdError):
                 log.error("chain.not_started", error=str(e))
             else:
                 log.exception("chain.not_started")
-            journal.chain_started(self.ws, "(not started)", ledger.read_state(self.ws)["seq"])
+            state.start_refused(self.ws, str(e))
 
 
 def stop_stage_helpers() -> None:
@@ -137,7 +152,16 @@ def run_foreground(ws: Workspace, timing: Timing | None = None) -> None:
     console = os.environ.get(CONSOLE_ENV, "1") != "0"
     configure_logging(ws.log_file, console=console)
     with DaemonLock(ws):
+        refuse_broken_state(ws)
         Daemon(ws, timing or Timing.from_env()).run()
+
+
+def refuse_broken_state(ws: Workspace) -> None:
+    """A corrupt queue.db or a torn state file stops the start with one line saying what to do."""
+    problems = startup_problems(ws)
+    if problems:
+        log.error("daemon.refused", problems=problems)
+        raise VocabdError("; ".join(problems))
 
 
 def spawn_background(ws: Workspace, wait_s: float = 15.0) -> int:
@@ -145,6 +169,7 @@ def spawn_background(ws: Workspace, wait_s: float = 15.0) -> int:
     current = holder(ws)
     if current is not None:
         raise DaemonRunning(ws, current)
+    refuse_broken_state(ws)
     cmd = vocabd_command("start", "--foreground", "--workspace", str(ws.root))
     with open(ws.log_file, "ab") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=ws.root,
@@ -176,6 +201,9 @@ def stop_daemon(ws: Workspace, timeout: float | None = None) -> dict | None:
     if info is None:
         return None
     pid = info.get("pid")
+    if info.get("role", DAEMON) != DAEMON:
+        raise VocabdError(f"no daemon runs {ws.root}: a foreground run (pid {pid}) holds it; stop that with Ctrl-C "
+                          "in its terminal")
     if not isinstance(pid, int):
         raise VocabdError(f"the daemon for {ws.root} is starting up; try again in a moment")
     if not is_ours(pid, lock_path(ws), ["start", "--foreground"]):

@@ -2,100 +2,130 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from types import ModuleType
 from typing import Any
 
-from vocabd.daemon import journal
+from vocabd.daemon.doctor import queue_message, queue_problem
 from vocabd.daemon.inbox import REJECTED, inbox_entries
-from vocabd.daemon.lock import holder
 from vocabd.corrections.store import read_proposed
+from vocabd.daemon.lock import DAEMON, holder
 from vocabd.daemon.material import untrained_items
+from vocabd.errors import VocabdError
+from vocabd.jobs import state
 from vocabd.workspace import Workspace
 
-HIDDEN = ("timings", "resume", "experiment", "updated")  # in --json only
+HIDDEN = ("timings", "resume", "experiment", "updated", "token", "eta_epoch", "repeat", "started_epoch",
+          "material", "results", "evaluate_started", "resumes", "train_pid", "attempt", "error")  # in --json only
 
 
 def collect_status(ws: Workspace) -> dict[str, Any]:
+    """Who holds the workspace, the queue, the chain record, the inbox; a broken part says so in its place."""
     info = holder(ws)
-    pipeline, chain = _pipeline_state(ws)
     return {
         "workspace": str(ws.root),
-        "daemon": {"running": info is not None, **(info or {})},
+        "daemon": {"running": info is not None and info.get("role", DAEMON) == DAEMON, **(info or {})},
         "queue": queue_status(ws),
-        "chain": chain,
-        "inbox": inbox_status(ws, pipeline),
+        "chain": chain_status(ws),
+        "inbox": inbox_status(ws),
         "proposed_terms": sorted(read_proposed(ws)),
     }
 
 
 def queue_status(ws: Workspace) -> dict[str, Any]:
-    counts = {"pending": 0, "scheduled": 0}
-    if ws.queue_db.exists():
+    problem = queue_problem(ws)
+    counts: dict[str, Any] = {"pending": 0, "scheduled": 0}
+    if problem is None and ws.queue_db.exists():
         from vocabd.daemon.queue import open_huey
 
         huey = open_huey(ws)
-        counts = {"pending": huey.pending_count(), "scheduled": huey.scheduled_count()}
-        huey.storage.close()
-    current = journal.cursor(ws)
-    last_chain = journal.last_chain(ws)
-    failures = journal.failures(ws)
-    failed = [f for f in failures if last_chain and f.get("name") == last_chain.get("name")]
-    running = 1 if current and current.get("state") == "running" else 0
-    return {**counts, "running": running, "failed": len(failed),  # failed stages of the latest chain
-            "last_failure": failures[-1] if failures else None, "current": current, "last_chain": last_chain}
+        try:
+            counts = {"pending": huey.pending_count(), "scheduled": huey.scheduled_count()}
+        except sqlite3.DatabaseError as e:
+            problem = str(e)
+        finally:
+            huey.storage.close()
+    if problem is not None:
+        return {"pending": None, "scheduled": None, "problem": queue_message(ws, problem)}
+    try:
+        record = state.read_record(ws)
+    except state.StateCorrupt:
+        return {**counts, "failed": None, "last_failure": None}  # the chain section says why
+    latest = record.chain.name if record.chain else None
+    failed = [f for f in record.failures if f.name == latest]
+    return {**counts, "failed": len(failed),  # failed stages of the latest chain
+            "last_failure": vars(record.failures[-1]) if record.failures else None}
 
 
-def _pipeline_state(ws: Workspace) -> tuple[ModuleType | None, dict[str, Any]]:
-    """The pipeline's own view (phase, stage, progress, active adapter and its WERs, last report)."""
+def chain_status(ws: Workspace) -> dict[str, Any]:
+    """The chain record, with what the pipeline module adds (live training progress, active adapter, last report)."""
     try:
         from vocabd.daemon.queue import load_pipeline
 
-        pipeline = load_pipeline()
-        return pipeline, dict(pipeline.chain_state(ws) or {})
+        chain = state.current(ws)
+        return {**(chain.to_dict() if chain else {}), **(load_pipeline().chain_state(ws) or {})}
+    except state.StateCorrupt as e:
+        return {"problem": str(e)}
     except Exception as e:  # status must still show everything else
-        return None, {"error": f"{type(e).__name__}: {e}"}
+        return {"problem": f"{type(e).__name__}: {e}"}
 
 
-def inbox_status(ws: Workspace, pipeline: ModuleType | None) -> dict[str, Any]:
+def inbox_status(ws: Workspace) -> dict[str, Any]:
     rejected = ws.inbox / REJECTED
+    try:
+        not_trained = [{"kind": i["kind"], "files": i["files"], "ingested": i["ingested"]}
+                       for i in untrained_items(ws)]
+    except state.StateCorrupt:
+        not_trained = []  # the chain section says why
+    except VocabdError as e:
+        return {"waiting": [p.name for p in inbox_entries(ws)], "not_trained": [], "rejected": [], "problem": str(e)}
     return {
         "waiting": [p.name for p in inbox_entries(ws)],
-        "not_trained": [{"kind": i["kind"], "files": i["files"], "ingested": i["ingested"]}
-                        for i in untrained_items(ws, pipeline)],
+        "not_trained": not_trained,
         "rejected": sorted(p.name for p in rejected.iterdir() if not p.name.endswith(".reason.txt"))
         if rejected.is_dir() else [],
     }
 
 
 def render_status(status: dict[str, Any]) -> str:
-    lines = [f"workspace  {status['workspace']}"]
-    d = status["daemon"]
-    lines.append(f"daemon     up (pid {d.get('pid')}, since {d.get('started')})" if d["running"] else "daemon     down")
-    lines += _queue_lines(status["queue"]) + _chain_lines(status["chain"]) + _inbox_lines(status["inbox"])
+    held = status["daemon"].get("pid") is not None or status["daemon"]["running"]
+    lines = [f"workspace  {status['workspace']}", _holder_line(status["daemon"])]
+    lines += _queue_lines(status["queue"]) + _chain_lines(status["chain"], held) + _inbox_lines(status["inbox"])
     if status.get("proposed_terms"):
         lines.append(f"proposed   jargon from your corrections: {', '.join(status['proposed_terms'])} "
                      "(vocabd terms accept, or vocabd terms reject TERM)")
     return "\n".join(lines)
 
 
+def _holder_line(d: dict[str, Any]) -> str:
+    if d["running"]:
+        return f"daemon     up (pid {d.get('pid')}, since {d.get('started')})"
+    if d.get("role"):
+        return f"daemon     down; a {d['role']} (pid {d.get('pid')}, since {d.get('started')}) holds the workspace"
+    return "daemon     down"
+
+
 def _queue_lines(q: dict[str, Any]) -> list[str]:
-    lines = [f"queue      {q['pending']} pending, {q['scheduled']} scheduled, {q['running']} running, "
-             f"{q['failed']} failed"]
-    current = q.get("current")
-    if current:
-        attempt = f" (attempt {current['attempt']})" if current.get("attempt", 1) > 1 else ""
-        error = f": {current['error']}" if current.get("error") else ""
-        lines.append(f"stage      {current['name']} / {current['phase']} / {current['stage']}: "
-                     f"{current['state']}{attempt}{error}")
-    return lines
+    if q.get("problem"):
+        return [f"queue      {q['problem']}"]
+    failed = "" if q.get("failed") is None else f", {q['failed']} failed"
+    return [f"queue      {q['pending']} pending, {q['scheduled']} scheduled{failed}"]
 
 
-def _chain_lines(chain: dict[str, Any]) -> list[str]:
+def _chain_lines(chain: dict[str, Any], held: bool) -> list[str]:
+    if chain.get("problem"):
+        return [f"chain      {chain['problem']}"]
     lines = []
     if chain.get("name"):
-        lines.append(f"chain      {chain['name']}: phase {chain.get('phase')}, stage {chain.get('stage')}, "
-                     f"{chain.get('state')} (started {chain.get('started')})")
+        where = chain.get("state")
+        if where == "running" and not held:
+            where = "running when its daemon or foreground run stopped; it runs again at the next start"
+        elif where == "queued" and chain.get("stage") == "poll" and chain.get("repeat") and chain.get("attempt") == 1:
+            where = "running (training; looked at every few seconds)"
+        attempt = f" (attempt {chain['attempt']})" if (chain.get("attempt") or 1) > 1 else ""
+        error = f": {chain['error']}" if chain.get("error") and chain.get("state") != "done" else ""
+        lines.append(f"chain      {chain['name']} / {chain.get('phase')} / {chain.get('stage')}: {where}{attempt}{error}"
+                     f" (started {chain.get('started')})")
     progress = chain.get("progress") or {}
     if progress.get("max_steps"):
         eta = f", about {progress['eta_seconds']:.0f} s left" if progress.get("eta_seconds") else ""
@@ -119,6 +149,8 @@ def _chain_lines(chain: dict[str, Any]) -> list[str]:
 
 
 def _inbox_lines(inbox: dict[str, Any]) -> list[str]:
+    if inbox.get("problem"):
+        return [f"inbox      {inbox['problem']}"]
     lines = [f"inbox      {len(inbox['waiting'])} waiting, {len(inbox['not_trained'])} ingested but not trained on, "
              f"{len(inbox['rejected'])} rejected (see inbox/rejected/*.reason.txt)"]
     lines += [f"  waiting: {name}" for name in inbox["waiting"]]
@@ -140,10 +172,10 @@ def follow_status(ws: Workspace, console: Any) -> int:
     """`vocabd status --follow`: the status once, then one live line per stage until the chain ends.
 
     Returns 0 when the chain finished, 1 when it failed, 2 when nothing runs it."""
-    from vocabd.jobs.state import LIVE_STATES, read_chain
+    from vocabd.jobs.state import LIVE_STATES
 
     console.print(render_status(collect_status(ws)), highlight=False, markup=False, soft_wrap=True)
-    chain = read_chain(ws) or {}
+    chain = _chain_dict(ws)
     if chain.get("state") not in LIVE_STATES:
         console.print("no chain is running; nothing to follow", highlight=False, markup=False)
         return 0
@@ -154,7 +186,7 @@ def follow_status(ws: Workspace, console: Any) -> int:
                           markup=False)
             return 2
         chain = _follow_stage(ws, chain, console)
-    final = read_chain(ws) or {}
+    final = _chain_dict(ws)
     console.print(f"chain {final.get('name')} {final.get('state')}" + "".join(
         f"; {label} {final[key]}" for key, label in (("failed", "see"), ("last_report", "report")) if final.get(key)),
         highlight=False, soft_wrap=True, markup=False)
@@ -163,7 +195,7 @@ def follow_status(ws: Workspace, console: Any) -> int:
 
 def _follow_stage(ws: Workspace, chain: dict[str, Any], console: Any) -> dict[str, Any]:
     """One live line while the chain stays at this stage; returns the chain as it is afterwards."""
-    from vocabd.jobs.state import LIVE_STATES, read_chain
+    from vocabd.jobs.state import LIVE_STATES
     from vocabd.progress import LiveLine, chain_stage_since, stage_line
 
     key = _stage_key(chain)
@@ -171,7 +203,7 @@ def _follow_stage(ws: Workspace, chain: dict[str, Any], console: Any) -> dict[st
     seen = {"chain": chain}
 
     def line() -> str:
-        current = read_chain(ws) or {}
+        current = _chain_dict(ws)
         if _stage_key(current) == key:
             seen["chain"] = current
         return stage_line(ws, seen["chain"], since)
@@ -179,12 +211,17 @@ def _follow_stage(ws: Workspace, chain: dict[str, Any], console: Any) -> dict[st
     with LiveLine(console, line) as live:
         while True:
             time.sleep(FOLLOW_CHECK_S)
-            now = read_chain(ws) or {}
+            now = _chain_dict(ws)
             if _stage_key(now) != key or now.get("state") not in LIVE_STATES or _orphaned(ws, now):
                 break
         moved_on = _stage_key(now) != key and now.get("state") in LIVE_STATES + ("done",)
         live.finish(stage_line(ws, {**seen["chain"], "state": "done in" if moved_on else now.get("state")}, since))
     return now
+
+
+def _chain_dict(ws: Workspace) -> dict[str, Any]:
+    chain = state.current(ws)
+    return chain.to_dict() if chain else {}
 
 
 def _stage_key(chain: dict[str, Any]) -> tuple[Any, Any, Any]:

@@ -30,9 +30,10 @@ class Timing:
     incomplete_hold: float = 60.0  # a WAV/FLAC holding less than its header declares waits at most this long
     rescan: float = 30.0  # full inbox rescan, in case the OS dropped an event
     tick: float = 0.5  # daemon main-loop and debounce check period
+    health: float = 10.0  # worker health and queue.db checks
     shutdown: float = 15.0  # graceful stop: wait this long for a running stage before leaving it to restart
-    retry_delay: float = 30.0  # first retry of a TransientError; doubles each attempt
-    max_attempts: int = 4
+    retry_delay: float = 30.0  # first retry of a TransientError; doubles each attempt (the chain gives up
+                               # after vocabd.jobs.state.MAX_ATTEMPTS)
 
     @classmethod
     def from_env(cls) -> "Timing":
@@ -45,7 +46,7 @@ class Timing:
             incomplete_hold=_env_float("VOCABD_INCOMPLETE_HOLD_S", d.incomplete_hold),
             rescan=_env_float("VOCABD_RESCAN_S", d.rescan),
             tick=max(0.05, _env_float("VOCABD_TICK_S", d.tick)),
+            health=max(0.1, _env_float("VOCABD_HEALTH_S", d.health)),
             shutdown=_env_float("VOCABD_SHUTDOWN_S", d.shutdown),
             retry_delay=_env_float("VOCABD_RETRY_DELAY_S", d.retry_delay),
-            max_attempts=max(1, int(_env_float("VOCABD_MAX_ATTEMPTS", d.max_attempts))),
         )
