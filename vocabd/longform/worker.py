@@ -48,7 +48,9 @@ def split_recording(asr: Any, audio: np.ndarray, text: str) -> list[Piece]:
     return [Piece(a, b, p, s) for a, b, p, s in zip(bounds, bounds[1:], pauses, shares)]
 
 
-def store_pieces(ws: Workspace, row: dict[str, Any], audio: np.ndarray, pieces: list[Piece]) -> dict[str, Any]:
+def store_pieces(ws: Workspace, row: dict[str, Any], audio: np.ndarray, pieces: list[Piece],
+                 mode: int | None = None) -> dict[str, Any]:
+    """Kept pieces written with the long recording's permission bits `mode` (private stays private)."""
     digest = row["sha256"]
     kept, left_out = [], []
     for number, piece in enumerate(pieces, start=1):
@@ -59,12 +61,12 @@ def store_pieces(ws: Workspace, row: dict[str, Any], audio: np.ndarray, pieces: 
             continue
         name = f"{digest[:16]}-p{number:02d}.wav"
         samples = audio[int(piece.start * SAMPLE_RATE):int(piece.end * SAMPLE_RATE)]
-        write_wav(ws.data / "recordings" / name, samples, SAMPLE_RATE)
+        write_wav(ws.data / "recordings" / name, samples, SAMPLE_RATE, mode=mode)
         split = split_for_text(piece.share.text)
         append_row(ws.manifest(MY_VOICE_EVAL if split == "eval" else MY_VOICE_TRAIN), {
             "audio": f"recordings/{name}", "text": piece.share.text, "duration": round(len(samples) / SAMPLE_RATE, 3),
             "speaker": "user", "source": "real", "id": f"{row['id']}-p{number:02d}", "origin": row.get("origin"),
-            "sha256": f"{digest}-p{number:02d}", "long_recording": digest})
+            "sha256": f"{digest}-p{number:02d}", "long_recording": digest}, mode)
         kept.append(where | {"audio": f"recordings/{name}", "split": split})
     return {"origin": row.get("origin"), "duration": row.get("duration"), "kept": kept, "left_out": left_out}
 
@@ -80,8 +82,9 @@ def split_workspace(ws: Workspace) -> dict[str, Any]:
     results = read_results(ws)
     for row in waiting:
         try:
-            audio = load_audio(require_workspace_file(ws, row["audio"]))
-            outcome = store_pieces(ws, row, audio, split_recording(asr, audio, row["text"]))
+            path = require_workspace_file(ws, row["audio"])
+            audio = load_audio(path)
+            outcome = store_pieces(ws, row, audio, split_recording(asr, audio, row["text"]), path.stat().st_mode & 0o777)
         except Exception as e:  # one bad recording must not stop the others
             log.exception("long_recording_failed", origin=row.get("origin"))
             outcome = {"origin": row.get("origin"), "kept": [], "left_out": [],
