@@ -107,3 +107,18 @@ def test_report_lists_which_corrections_the_new_adapter_gets_right(ws, tmp_path,
     text = report.read_text()
     assert "## Your corrections" in text and "gets 0 of 1 corrected transcripts right" in text
     assert json.loads((run_dir / "corrections.json").read_text())[0]["id"] == kid
+
+
+def test_a_fixed_txt_dropped_into_the_inbox_corrects_the_kept_transcript(ws, tmp_path):
+    from vocabd.daemon.inbox import handle, inbox_entries
+
+    kid = kept_id(ws, tmp_path)
+    (ws.inbox / f"{kid}.txt").write_text("restart kubectl on the PBX\n")
+    [outcome] = handle(ws, inbox_entries(ws))
+    assert outcome.status == "done" and outcome.drop.kind == "correction", outcome.message
+    assert (ws.inbox / "done" / f"{kid}.txt").is_file()
+    [outcome] = handle(ws, inbox_entries(ws))  # the pair it left in the inbox: a recording
+    assert outcome.drop.kind == "recording" and outcome.status == "done"
+    (ws.inbox / "t999-abcdef.txt").write_text("no such transcript\n")
+    [outcome] = handle(ws, inbox_entries(ws))
+    assert outcome.status == "rejected" and "no kept transcript 't999-abcdef'" in outcome.message

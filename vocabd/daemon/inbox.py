@@ -51,6 +51,7 @@ REASON_SUFFIX = ".reason.txt"
 JARGON_FILE = "jargon.txt"
 VOICE_REF, VOICE_REF_TEXT = "voice_ref.wav", "voice_ref.txt"
 RECORDINGS = "recordings"
+KEPT_ID = re.compile(r"t\d{3,}-[0-9a-f]{6}")  # vocabd.corrections.store names kept transcripts so
 INBOX_LOCK = ".inbox.lock"
 VOICE_STEMS = ("voice", "voice_ref", "voice-ref", "voice_sample", "voice-sample")
 VOICE_RATE = 24_000  # the cloning backend's rate (DESIGN.md §6)
@@ -180,6 +181,8 @@ def _classify_group(key: str, files: list[Path]) -> list[Drop]:
     elif texts and audios:
         kind = "voice" if key.lower() in VOICE_STEMS else "recording"
         drops.append(Drop(kind, [audios[0], texts[0]]))
+    elif texts and KEPT_ID.fullmatch(key):  # `t001-ab12cd.txt`: the fix of a kept transcript (vocabd correct)
+        drops.append(Drop("correction", texts))
     elif texts:
         drops.append(Drop("jargon", texts))
     else:
@@ -386,7 +389,20 @@ def _ingest_voice(ws: Workspace, drop: Drop, undo: Undo) -> str:
     return f"voice sample -> data/{VOICE_REF}" + (" + transcript" if text is not None else "")
 
 
+def _ingest_correction(ws: Workspace, drop: Drop, undo: Undo) -> str:
+    from vocabd.corrections.correct import apply_correction
+    from vocabd.errors import VocabdError
+
+    text, _ = read_transcript(drop.files[0])
+    try:
+        row = apply_correction(ws, group_key(drop.files[0]), text)
+    except VocabdError as e:
+        raise Rejected(str(e)) from e
+    return f"correction of {row['id']} -> {row['inbox']} (a recording)"
+
+
 _INGESTERS = {
+    "correction": _ingest_correction,
     "jargon": _ingest_jargon, "recording": _ingest_recording, "voice": _ingest_voice,
     "unsupported": _reject_only, "folder": _reject_only, "ambiguous": _reject_only,
     "link": _reject_only, "orphan": _reject_only,
