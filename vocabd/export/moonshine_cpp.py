@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from vocabd.asr.convert import ENCODER_PREFIX, hf_parameter_name, is_weight
 from vocabd.asr.model import OFFLINE_MODEL, Asr
 from vocabd.asr.offline import offline_model_dir, wheel_files
 from vocabd.asr.ort import OrtGraph, constant_inputs, initializer_views, quantized_initializers, read_ort
+from vocabd.child import child_env, python_command
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
 
@@ -143,8 +143,8 @@ def runtime_transcribe(folder: Path, wavs: list[Path], timeout: float = 600) -> 
             "m = moonshine_cpp.MoonshineModel(model_dir_path=sys.argv[1])\n"
             "for w in sys.argv[2:]:\n"
             "    print(m.transcribe_wav(w).strip().replace('\\n', ' '), flush=True)\n")
-    done = subprocess.run([sys.executable, "-P", "-c", code, str(folder), *map(str, wavs)], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    done = subprocess.run(python_command("-c", code, str(folder), *map(str, wavs)), capture_output=True,
+                          text=True, timeout=timeout, check=False, env=child_env())
     if done.returncode != 0:
         raise VocabdError(f"{folder}: the moonshine-cpp runtime failed: {done.stderr.strip()[-500:]}")
     lines = done.stdout.splitlines()

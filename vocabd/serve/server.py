@@ -110,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._authorize()
             if self.path.split("?")[0] not in ("/v1/audio/transcriptions", "/audio/transcriptions"):
-                self._discard_body()
+                self.close_connection = True  # its body is not read
                 raise ApiError(404, f"no such endpoint: POST {self.path}")
             self._transcribe()
         except ApiError as e:
@@ -152,9 +152,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         return self.rfile.read(self._declared_length())
-
-    def _discard_body(self) -> None:
-        self.close_connection = True
 
     def _transcribe(self) -> None:
         body = self._read_body()
