@@ -66,6 +66,10 @@ def test_report_files_and_contents(tmp_path):
     assert "| mail ops@acme.io today | mail ops at acme dot io today | mail ops@acme.io today |" in text
     assert "the sun is warm |" not in text  # no jargon, no symbol: not in the side-by-side table
     assert "`kubectl` | 2 | 0.00 | 1.00 |" in text
+    primary = saved["table"][0]
+    assert primary["words"] == 12 and primary["change"]["clips"] == 3  # base and adapter on the same 3 clips
+    assert primary["change"]["change"] < 0 and primary["base_interval"][0] <= primary["base_interval"][1]
+    assert "95% bootstrap interval" in text and "[" in text.split("| primary")[1].split("\n")[0]
 
 
 def test_side_by_side_picks_whole_jargon_words_and_symbols():

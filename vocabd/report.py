@@ -169,6 +169,8 @@ def wer_table(results: dict[str, Any]) -> list[dict[str, Any]]:
             "clips": base.get("clips"), "words": base_spread["words"],
             "base_wer": base["wer"], "adapter_wer": adapter["wer"],
             "base_wer_normalized": base["wer_normalized"], "adapter_wer_normalized": adapter["wer_normalized"],
+            "base_raw_interval": _interval(wer_spread(base, normalized=False)),
+            "adapter_raw_interval": _interval(wer_spread(adapter, normalized=False)),
             "base_interval": [base_spread["low"], base_spread["high"]],
             "adapter_interval": [adapter_spread["low"], adapter_spread["high"]],
             "change": paired_change(base, adapter),
@@ -247,17 +249,23 @@ def render_markdown(report: dict[str, Any]) -> str:
               "| change (norm., same clips) | base term recall | adapter term recall |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in report["table"]:
-        lines.append(f"| {r['set']} ({r['kind']}) | {r['clips']} | {r.get('words', '-')} | {_f(r['base_wer'])} | "
-                     f"{_f(r['adapter_wer'])} | {_with_interval(r['base_wer_normalized'], r.get('base_interval'))} | "
+        lines.append(f"| {r['set']} ({r['kind']}) | {r['clips']} | {r.get('words', '-')} | "
+                     f"{_with_interval(r['base_wer'], r.get('base_raw_interval'))} | "
+                     f"{_with_interval(r['adapter_wer'], r.get('adapter_raw_interval'))} | "
+                     f"{_with_interval(r['base_wer_normalized'], r.get('base_interval'))} | "
                      f"{_with_interval(r['adapter_wer_normalized'], r.get('adapter_interval'))} | "
                      f"{_change(r.get('change'))} | {_f(r['base_term_recall'], 2)} | "
                      f"{_f(r['adapter_term_recall'], 2)} |")
-    lines += ["", "Normalized WERs show their 95% bootstrap interval (clips resampled); the change is the adapter's "
+    lines += ["", "Every WER shows its 95% bootstrap interval (clips resampled); the change is the adapter's normalized "
               "WER minus the base model's on the same clips, with its paired 95% interval: when that interval "
               "includes 0 the difference is within the noise.", ""]
     lines += [*_terms_md(report["terms"]), *_transcripts_md(report["transcripts"]),
               *_data_md(report), *_timings_md(report["timings"])]
     return "\n".join(lines) + "\n"
+
+
+def _interval(spread: dict[str, Any]) -> list[float]:
+    return [spread["low"], spread["high"]]
 
 
 def _with_interval(value: float | None, interval: list[float] | None) -> str:

@@ -11,18 +11,18 @@ from typing import Any
 from vocabd.evaluation.metrics import bootstrap_interval, paired_bootstrap, word_errors
 
 
-def clip_counts(result: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    """audio -> (normalized errors, normalized reference words) for every utterance."""
+def clip_counts(result: dict[str, Any], normalized: bool = True) -> dict[str, tuple[int, int]]:
+    """audio -> (errors, reference words) for every utterance, normalized unless told otherwise."""
     counts = {}
     for u in result.get("utterances", []):
-        c = word_errors(u["ref"], u["hyp"], normalized=True)
+        c = word_errors(u["ref"], u["hyp"], normalized=normalized)
         counts[str(u.get("audio") or u.get("id"))] = (c.errors, c.words)
     return counts
 
 
-def wer_spread(result: dict[str, Any]) -> dict[str, Any]:
-    """{clips, words, wer, low, high}: the normalized WER with its 95% bootstrap interval."""
-    counts = list(clip_counts(result).values())
+def wer_spread(result: dict[str, Any], normalized: bool = True) -> dict[str, Any]:
+    """{clips, words, wer, low, high}: the (normalized) WER with its 95% bootstrap interval."""
+    counts = list(clip_counts(result, normalized).values())
     errors, words = [c[0] for c in counts], [c[1] for c in counts]
     total = sum(words)
     low, high = bootstrap_interval(errors, words)

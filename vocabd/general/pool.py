@@ -17,6 +17,7 @@ from typing import Any
 from vocabd.config import GENERAL_POOLS
 from vocabd.errors import VocabdError
 from vocabd.files import write_json
+from vocabd.jobs.evaluate import has_rows
 from vocabd.log import get_logger
 from vocabd.workspace import SAFETY_EVAL, Workspace
 
@@ -31,10 +32,6 @@ def general_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("vocabd")) / "general"
-
-
-def has_rows(path: Path) -> bool:
-    return path.is_file() and any(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
 
 
 def ensure_pool(ws: Workspace, progress: bool = True) -> dict[str, Any] | None:
