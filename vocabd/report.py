@@ -64,16 +64,13 @@ def describe_data(ws: Workspace, phase: str) -> dict[str, Any]:
 
 def _replay(ws: Workspace) -> dict[str, Any]:
     """The replay pool the trainer got (the user's own, or the default pool's) and what the default pool is."""
-    from vocabd.general.pool import pool_manifest, read_pool, summary
+    from vocabd.general.pool import describe, pool_manifest, read_pool
 
     pool = read_pool(ws)
     replay = ws.config.train.replay or pool_manifest(ws, "replay")
-    described = None
-    if pool:
-        parts = [f"{part}: {summary(pool, part)}" for part in ("replay", "yardstick") if part in pool["used_for"]]
-        described = f"{pool['kind']} ({'real' if pool['real'] else 'synthetic'} speech); " + "; ".join(parts)
     return {"replay": str(replay) if replay else None,
-            "replay_ratio": ws.config.train.replay_ratio if replay else 0.0, "general_pool": described}
+            "replay_ratio": ws.config.train.replay_ratio if replay else 0.0,
+            "general_pool": describe(pool) if pool else None}
 
 
 def _backend(row: dict[str, Any]) -> str:

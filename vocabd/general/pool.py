@@ -98,11 +98,17 @@ def status_line(ws: Workspace) -> str | None:
 
 
 def summary(pool: dict[str, Any], part: str) -> str:
-    """e.g. 'synthetic (vocabd's own sentences ...): 536 clips, 4.1 min, 10 voices/speakers, 4400 words'."""
+    """e.g. 'synthetic speech: 134 clips, 1330 words, 7.3 min, 4 voices/speakers (espeak:en-us+m8, ...)'."""
     d = pool[part]
-    return (f"{'real' if pool['real'] else 'synthetic'} speech, {pool['what']}: {d['clips']} clips, {d['words']} "
-            f"words, {d['minutes']:.1f} min, {len(d['speakers'])} voices/speakers ({', '.join(d['speakers'][:8])}"
-            f"{', ...' if len(d['speakers']) > 8 else ''})")
+    names = ", ".join(d["speakers"][:8]) + (", ..." if len(d["speakers"]) > 8 else "")
+    return (f"{'real' if pool['real'] else 'synthetic'} speech: {d['clips']} clips, {d['words']} words, "
+            f"{d['minutes']:.1f} min, {len(d['speakers'])} voices/speakers ({names})")
+
+
+def describe(pool: dict[str, Any]) -> str:
+    """The whole pool in one sentence, for the report."""
+    parts = "; ".join(f"{part}: {summary(pool, part)}" for part in ("replay", "yardstick") if part in pool["used_for"])
+    return f"{pool['kind']}, {pool['what']}; {parts}"
 
 
 def _still_valid(ws: Workspace, choice: str, used_for: list[str]) -> dict[str, Any] | None:

@@ -50,8 +50,8 @@ def safety_set(ws: Workspace) -> tuple[Path, str] | None:
     yardstick = pool_manifest(ws, "yardstick")
     if yardstick is None:
         return None
-    return yardstick, "the default pool's held-out yardstick, " + summary(read_pool(ws), "yardstick") + \
-        "; never trained on, in voices/speakers and texts the replay does not use"
+    return yardstick, ("the default general-speech pool's held-out part, " + summary(read_pool(ws), "yardstick")
+                       + "; never trained on, in voices/speakers and with texts the replay does not use")
 
 
 def jargon_file(ws: Workspace) -> Path | None:
