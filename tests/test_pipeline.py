@@ -173,8 +173,10 @@ def test_restarted_train_stage_and_killed_training_are_recovered(tiny_ws):
     assert (ws.run_dir(f"{name}_mini") / "report.md").is_file()
 
 
-def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_ws):
+def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_ws, tiny_model):
     """The real daemon (watchdog + Huey consumer) running the real pipeline with a tiny model."""
+    from vocabd.asr.identity import weights_hash
+
     ws = tiny_ws
     env = {**os.environ, "VOCABD_DEBOUNCE_S": "0.3", "VOCABD_SETTLE_S": "0.3", "VOCABD_TICK_S": "0.1",
            "VOCABD_POLL_SECONDS": "0.3", "VOCABD_LOG_CONSOLE": "0"}
@@ -206,6 +208,9 @@ def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_w
         assert report["table"][0]["kind"] == "synthetic"  # held-out synthetic clips in an unused voice
         assert set(report["data"]["heldout_voices"]).isdisjoint(report["data"]["synthesis_voices"])
         assert "No real recordings were available" in (run_dir / "report.md").read_text()
+        # the base really loaded, by the hash of its weights, is named in the report
+        assert report["base_model"]["sha256"] == weights_hash(tiny_model)
+        assert report["model"] == str(tiny_model.resolve()) and "local folder" in (run_dir / "report.md").read_text()
     full = json.loads((ws.run_dir(name) / "report.json").read_text())
     assert full["gate"] is not None and set(full["timings"]) == {"mini", "full"}
     # nothing configured, yet general speech protected and measured: the default pool's replay and yardstick
@@ -213,6 +218,8 @@ def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_w
     assert [r["set"] for r in full["table"]] == ["primary", "safety"] and not full["gate"]["blind"]
     assert json.loads((ws.run_dir(name) / "config.json").read_text())["replay"] == full["data"]["replay"]
     assert (ws.data / "active.json").exists() == full["gate"]["promote"]
+    if full["gate"]["promote"]:
+        assert json.loads((ws.data / "active.json").read_text())["base_model"] == full["base_model"]
     assert final["resume"] is None and final["last_report"] == str(ws.run_dir(name) / "report.md")
 
 

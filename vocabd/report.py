@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from vocabd.asr.identity import ModelIdentity, read_identity
 from vocabd.files import write_json, write_text
 from vocabd.jobs.state import now_iso, read_json
 from vocabd.log import get_logger
@@ -135,8 +136,10 @@ def build_report(
 ) -> dict[str, Any]:
     terms = sorted(results["primary"]["base"].get("terms", {}))
     data = describe_data(ws, phase)
+    base = read_identity(ws.run_dir(experiment) / "best")  # what the adapter was trained on and evaluated with
     report = {
-        "experiment": experiment, "phase": phase, "created": now_iso(), "model": ws.config.model.base,
+        "experiment": experiment, "phase": phase, "created": now_iso(),
+        "model": base.name if base else ws.config.model.base, "base_model": base.to_dict() if base else None,
         "adapter": str(ws.run_dir(experiment) / "best"),
         "data": data, "training": describe_training(ws.run_dir(experiment)),
         "table": wer_table(results), "terms": term_table(results["primary"]),
@@ -233,9 +236,14 @@ def _f(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _base_label(report: dict[str, Any]) -> str:
+    base = report.get("base_model")
+    return ModelIdentity.from_dict(base, Path(report["adapter"])).label() if base else f"`{report['model']}`"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# vocabd report: {report['experiment']} (phase {report['phase']})", "",
-             f"Created {report['created']}. Base model `{report['model']}`, adapter `{report['adapter']}`.", ""]
+             f"Created {report['created']}. Base model {_base_label(report)}, adapter `{report['adapter']}`.", ""]
     lines += [f"- {note}" for note in report["notes"]] + [""]
     gate = report.get("gate")
     if gate:

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from vocabd.asr.identity import ModelIdentity, check_adapter_base, identify
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger, route_library_logging
 
@@ -21,7 +22,8 @@ class Asr:
     model: Any  # MoonshineForConditionalGeneration, in eval mode
     tokenizer: Any  # PreTrainedTokenizerFast
     path: Path
-    name: str
+    name: str  # what loads this base again (identity.name): a hub id, a folder or "moonshine-cpp"
+    identity: ModelIdentity  # the base really loaded: its source and a hash of its weights
     adapter: Path | None = None
     bias: Any = None  # a JargonBias (vocabd/asr/biasing.py) that transcribe() applies, or None
 
@@ -65,21 +67,15 @@ def load_asr(model: str | Path | None = None, adapter: Path | None = None, offli
 
     route_library_logging()
     path = resolve_model(str(model) if model else None, offline_fallback)
-    name = display_name(model, path)
+    identity = identify(str(model or DEFAULT_MODEL), path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     net = MoonshineForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
     if adapter is not None:
+        check_adapter_base(Path(adapter), identity)
         net = merge_adapter(net, Path(adapter))
     net.eval()
-    log.info("model_loaded", model=name, path=str(path), adapter=str(adapter or ""))
-    return Asr(model=net, tokenizer=tokenizer, path=path, name=name, adapter=adapter)
-
-
-def display_name(requested: str | Path | None, path: Path) -> str:
-    """What was really loaded: the offline build says so even when a hub id was asked for."""
-    from vocabd.asr.offline import offline_model_dir
-
-    return OFFLINE_MODEL if path == offline_model_dir() else str(requested or DEFAULT_MODEL)
+    log.info("model_loaded", model=identity.label(), path=str(path), adapter=str(adapter or ""))
+    return Asr(model=net, tokenizer=tokenizer, path=path, name=identity.name, identity=identity, adapter=adapter)
 
 
 def merge_adapter(net: Any, adapter: Path) -> Any:

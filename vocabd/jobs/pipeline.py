@@ -277,7 +277,7 @@ def promote(ws: Workspace, name: str, experiment: str, report: dict[str, Any], r
     rows = {r["set"]: r for r in report["table"]}
     chain = state.current(ws)
     state.write_active(ws, {
-        "name": name, "experiment": experiment, "model": ws.config.model.base,
+        "name": name, "experiment": experiment, "model": report["model"], "base_model": report.get("base_model"),
         "adapter": str(Path("runs") / experiment / "best"), "adapter_path": str(ws.run_dir(experiment) / "best"),
         "promoted": state.now_iso(), "trained_from": chain.started if chain else None,
         "material": asdict(chain.material) if chain else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vocabd.asr.identity import ModelIdentity, check_adapter_base, write_identity
 from vocabd.errors import VocabdError
 from vocabd.training.config import TARGETS, RunConfig
 
@@ -40,17 +41,20 @@ def count_parameters(model: Any) -> tuple[int, int]:
     return trainable, total
 
 
-def save_adapter(peft_model: Any, folder: Path, base_model: str) -> None:
-    """PEFT's own layout (adapter_config.json + adapter_model.safetensors): what load_asr merges."""
-    peft_model.peft_config["default"].base_model_name_or_path = base_model
+def save_adapter(peft_model: Any, folder: Path, base: ModelIdentity) -> None:
+    """PEFT's own layout (adapter_config.json + adapter_model.safetensors), naming the base really trained on
+    (PEFT's loaders find it from `base_model_name_or_path`), plus `base_model.json` with its weights' hash."""
+    peft_model.peft_config["default"].base_model_name_or_path = base.peft_base
     peft_model.save_pretrained(str(folder))
+    write_identity(folder, base)
 
 
-def restore_adapter(peft_model: Any, folder: Path) -> None:
-    """Load saved adapter weights into an adapter built with the same settings."""
+def restore_adapter(peft_model: Any, folder: Path, base: ModelIdentity) -> None:
+    """Load saved adapter weights into an adapter built with the same settings, on the same base."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
+    check_adapter_base(folder, base)
     weights = folder / "adapter_model.safetensors"
     if not weights.is_file():
         raise VocabdError(f"{folder}: checkpoint has no adapter_model.safetensors")

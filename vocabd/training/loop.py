@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from vocabd.asr.identity import ModelIdentity
 from vocabd.log import get_logger
 from vocabd.training.anchor import build_anchor
 from vocabd.training.config import RunConfig
@@ -93,7 +94,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
                                                                                  config.max_steps))
     labels: dict[str, list[int]] = {}
     best = Best()
-    step = _restore(folder, model, optimizer, scheduler, best) if resume else None
+    step = _restore(folder, asr.identity, model, optimizer, scheduler, best) if resume else None
     if step is None:
         step = 0
         folder.truncate_log(-1)
@@ -120,7 +121,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
             if config.pause_on_battery and time.monotonic() - last_power_check > POWER_CHECK_SECONDS:
                 last_power_check = time.monotonic()
                 if on_battery():
-                    _pause_on_battery(folder, config, model, optimizer, scheduler, best, step, status, heavy)
+                    _pause_on_battery(folder, asr.identity, model, optimizer, scheduler, best, step, status, heavy)
                     first_step, clock = step, time.monotonic()  # the pause is no part of the step time
             threads.tick()
             batch = next(batches)
@@ -250,10 +251,10 @@ def _evaluate_and_checkpoint(folder: RunFolder, config: RunConfig, asr, model, d
     score = dev["wer"] + config.replay_weight * (replay["wer"] or 0.0)
     improved = best.offer(step, score, dev["loss"])
 
-    _save_checkpoint(folder, model, optimizer, scheduler, best, step, config.model)
+    _save_checkpoint(folder, model, optimizer, scheduler, best, step, asr.identity)
     if improved:
         folder.promote_best(step, {"dev_wer": dev["wer"], "dev_loss": dev["loss"], "replay_dev_wer": replay["wer"],
-                                   "score": score, "model": config.model})
+                                   "score": score, "model": asr.identity.name, "base_model": asr.identity.to_dict()})
     event = {"event": "eval", "step": step, "dev_wer": dev["wer"], "dev_wer_raw": dev["wer_raw"],
              "dev_loss": dev["loss"], "replay_dev_wer": replay["wer"], "replay_dev_wer_raw": replay["wer_raw"],
              "replay_dev_loss": replay["loss"], "score": score, "best_step": best.step,
@@ -262,25 +263,25 @@ def _evaluate_and_checkpoint(folder: RunFolder, config: RunConfig, asr, model, d
     log.info("eval", run=folder.name, **{k: v for k, v in event.items() if k != "event"})
 
 
-def _save_checkpoint(folder: RunFolder, model, optimizer, scheduler, best: Best, step: int, base_model: str) -> None:
+def _save_checkpoint(folder: RunFolder, model, optimizer, scheduler, best: Best, step: int, base: ModelIdentity) -> None:
     """adapters/step-N/: the adapter plus the trainer state (plain tensors and numbers: see load_trainer_state)."""
     import torch
 
     from vocabd.training.adapter import save_adapter
 
     def write(tmp):
-        save_adapter(model, tmp, base_model)
+        save_adapter(model, tmp, base)
         torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "torch_rng": torch.get_rng_state(), "best": asdict(best)}, tmp / TRAINER_STATE)
 
     folder.save_checkpoint(step, write)
 
 
-def _pause_on_battery(folder: RunFolder, config: RunConfig, model, optimizer, scheduler, best: Best, step: int,
+def _pause_on_battery(folder: RunFolder, base: ModelIdentity, model, optimizer, scheduler, best: Best, step: int,
                       status: RunStatus, heavy: HeavyLock) -> None:
     """Checkpoint, let go of the machine and wait on mains power; a run killed meanwhile resumes from here."""
     if folder.latest_checkpoint() != step:
-        _save_checkpoint(folder, model, optimizer, scheduler, best, step, config.model)
+        _save_checkpoint(folder, model, optimizer, scheduler, best, step, base)
     heavy.release()
     release_free_memory()
     folder.append_log({"event": "paused", "step": step, "reason": "on battery"})
@@ -310,7 +311,7 @@ def _waiting_beat(folder: RunFolder, status: RunStatus):
     return beat
 
 
-def _restore(folder: RunFolder, model, optimizer, scheduler, best: Best) -> int | None:
+def _restore(folder: RunFolder, base: ModelIdentity, model, optimizer, scheduler, best: Best) -> int | None:
     """Load the latest complete checkpoint; returns its step (None: nothing to resume, start fresh)."""
     import torch
 
@@ -320,7 +321,7 @@ def _restore(folder: RunFolder, model, optimizer, scheduler, best: Best) -> int 
     if step is None:
         return None
     ckpt = folder.step_dir(step)
-    restore_adapter(model, ckpt)
+    restore_adapter(model, ckpt, base)
     state = load_trainer_state(ckpt / TRAINER_STATE)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
