@@ -1,4 +1,4 @@
-"""`vocabd demo [DIR]`: a demo workspace built from `examples/demo/`, ready for the whole chain.
+"""`vocabd demo [DIR]`: a demo workspace built from `vocabd/resources/demo/`, ready for the whole chain.
 
 Honest about what it is: the demo user's "recordings" are espeak-ng speech in one fixed voice
 (no real person is recorded in this repository); the safety set is espeak-ng in another voice
@@ -17,11 +17,11 @@ from vocabd.audio import SAMPLE_RATE, write_wav
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
 from vocabd.manifest import Clip, write_manifest
+from vocabd.resources import resource_text
 from vocabd.workspace import SAFETY_EVAL, Workspace, init_workspace
 
 log = get_logger(__name__)
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "demo"
 USER_VOICE = "en-us+m4"  # "the user"
 SAFETY_VOICE = "en-gb-x-rp+f3"
 REPLAY_VOICES = ("en-gb+m2", "en-us+f4")
@@ -57,7 +57,7 @@ DEMO_NOTE = """\
 # This is a demo workspace
 
 No person was recorded for it. The "user recordings" dropped into inbox/ (rec*.wav + rec*.txt) are
-espeak-ng speech in one fixed voice ({user}) reading examples/demo/recordings.txt, with each jargon term
+espeak-ng speech in one fixed voice ({user}) reading vocabd/resources/demo/recordings.txt, with each jargon term
 in its spoken form. data/safety_eval.jsonl is espeak-ng in another voice ({safety}) plus the one real
 human recording in the moonshine-cpp wheel; data/replay.jsonl is espeak-ng in {replay}. The synthetic
 training speech comes from the synthesizer the chain picks (piper on Linux), in none of these voices.
@@ -67,10 +67,9 @@ figures show the machinery working, not what a real voice would gain.
 
 
 def lines(name: str) -> list[str]:
-    path = EXAMPLES / name
-    if not path.is_file():
-        raise VocabdError(f"{path}: demo file missing (the demo runs from a checkout of the repository)")
-    return [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip() and not s.startswith("#")]
+    """The non-comment lines of the packaged demo text `name`."""
+    text = resource_text("demo", name)
+    return [s.strip() for s in text.splitlines() if s.strip() and not s.startswith("#")]
 
 
 def spoken(text: str, terms: list[tuple[str, str]]) -> str:
@@ -114,8 +113,8 @@ def create_demo(directory: Path) -> Workspace:
     ws = init_workspace(root)
     (root / "DEMO.md").write_text(DEMO_NOTE.format(user=USER_VOICE, safety=SAFETY_VOICE,
                                                    replay=" and ".join(REPLAY_VOICES)), encoding="utf-8")
-    shutil.copyfile(EXAMPLES / "jargon.txt", ws.inbox / "jargon.txt")
-    terms = [(t.written, t.spoken) for t in parse_jargon(EXAMPLES / "jargon.txt")]
+    (ws.inbox / "jargon.txt").write_text(resource_text("demo", "jargon.txt"), encoding="utf-8")
+    terms = [(t.written, t.spoken) for t in parse_jargon(ws.inbox / "jargon.txt")]
     recordings = _say_all(lines("recordings.txt"), USER_VOICE, ws.data / "demo-audio", "rec",
                           say_as=lambda text: spoken(text, terms))
     for clip in recordings:  # dropped into the inbox like a user would: audio + same-name transcript

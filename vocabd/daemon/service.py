@@ -14,11 +14,11 @@ from xml.sax.saxutils import escape
 from vocabd.daemon.timing import Timing
 from vocabd.errors import VocabdError
 from vocabd.files import write_text
+from vocabd.resources import resource_text
 from vocabd.workspace import Workspace
 
 LABEL = "com.vocabd.agent"
 UNIT = "vocabd.service"
-TEMPLATES = Path(__file__).resolve().parents[2] / "launchd"
 # A launchd agent may not read these (TCC); a workspace there would fail silently at login.
 TCC_FOLDERS = ("Documents", "Desktop", "Downloads", "Library/Mobile Documents")
 DEFAULT_PATH = "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
@@ -64,9 +64,7 @@ def _search_path(env: dict[str, str]) -> str:
 
 
 def _fill(template: str, fields: dict[str, str], quote: Callable[[str], str]) -> str:
-    text = (TEMPLATES / template).read_text(encoding="utf-8") if (TEMPLATES / template).exists() else None
-    if text is None:
-        raise VocabdError(f"agent template {TEMPLATES / template} is missing (install vocabd from its source tree)")
+    text = resource_text("agent", template)
     for key, value in fields.items():
         text = text.replace("{{" + key + "}}", quote(value))
     return text
