@@ -159,7 +159,8 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
     """Transcribe audio FILES (any rate, any channel count).
 
     In a workspace with a promoted adapter, that adapter is used unless --model, --adapter or --base says
-    otherwise. The workspace's jargon list biases the output toward its terms ([bias]) unless --no-bias."""
+    otherwise. The workspace's jargon list biases the output toward its terms ([bias]) unless --no-bias.
+    Each run loads the model (seconds); to transcribe often, keep it loaded with `vocabd serve`."""
     import json
 
     from vocabd.asr.biasing import configured_bias, jargon_terms

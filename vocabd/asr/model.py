@@ -47,8 +47,14 @@ def resolve_model(name: str | None = None, offline_fallback: bool = True) -> Pat
 
 
 def _from_hub(model_id: str, offline_fallback: bool) -> Path:
+    """The hub cache's copy when there is one (no network round trip per transcription; `vocabd model
+    fetch` updates it), else a download."""
     from huggingface_hub import snapshot_download
 
+    try:
+        return Path(snapshot_download(model_id, local_files_only=True))
+    except (OSError, ValueError):  # not in the cache yet
+        pass
     try:
         return Path(snapshot_download(model_id))
     except (OSError, ValueError) as e:  # hub errors derive from OSError; bad ids from ValueError
@@ -69,13 +75,30 @@ def load_asr(model: str | Path | None = None, adapter: Path | None = None, offli
     path = resolve_model(str(model) if model else None, offline_fallback)
     identity = identify(str(model or DEFAULT_MODEL), path)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    net = MoonshineForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
     if adapter is not None:
         check_adapter_base(Path(adapter), identity)
-        net = merge_adapter(net, Path(adapter))
+    net = merged_weights(path, Path(adapter)) if adapter is not None else \
+        MoonshineForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
     net.eval()
     log.info("model_loaded", model=identity.label(), path=str(path), adapter=str(adapter or ""))
     return Asr(model=net, tokenizer=tokenizer, path=path, name=identity.name, identity=identity, adapter=adapter)
+
+
+def merged_weights(base: Path, adapter: Path) -> Any:
+    """Base + adapter as one plain model: from the merged cache, else merged now and cached."""
+    import torch
+    from transformers import MoonshineForConditionalGeneration
+
+    from vocabd.asr.merged import cached_merge, store_merge
+
+    if not (adapter / "adapter_config.json").is_file():
+        raise VocabdError(f"{adapter}: not an adapter folder (no adapter_config.json)")
+    cached = cached_merge(base, adapter)
+    if cached is not None:
+        return MoonshineForConditionalGeneration.from_pretrained(cached, dtype=torch.float32)
+    net = merge_adapter(MoonshineForConditionalGeneration.from_pretrained(base, dtype=torch.float32), adapter)
+    store_merge(net, base, adapter)
+    return net
 
 
 def merge_adapter(net: Any, adapter: Path) -> Any:
