@@ -27,3 +27,4 @@ def own_machine_state(tmp_path_factory):
     (root / "power_supply").mkdir()
     os.environ["VOCABD_HEAVY_LOCK"] = str(root / "heavy.lock")
     os.environ["VOCABD_POWER_SUPPLY"] = str(root / "power_supply")
+    os.environ["VOCABD_MERGED_CACHE"] = str(root / "merged")  # tiny merged models never evict real ones

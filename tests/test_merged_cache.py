@@ -22,8 +22,8 @@ print(transcribe(asr, [load_audio(sys.argv[3])])[0], "peft" in sys.modules)
 
 
 def test_merged_model_is_cached_and_follows_the_adapter(tiny_model, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    cache = tmp_path / "cache" / "vocabd" / "merged"
+    cache = tmp_path / "merged"
+    monkeypatch.setenv("VOCABD_MERGED_CACHE", str(cache))
     audio = load_audio(speech_wav(tmp_path / "hi.wav", "hello there"))
     adapter = train_tiny_adapter(tiny_model, audio, "ok PBX", tmp_path / "adapter")
 

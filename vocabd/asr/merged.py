@@ -10,6 +10,7 @@ recently used few are kept. Weights are safetensors, never pickles.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -21,11 +22,14 @@ KEEP = 2  # merged models kept (each about as large as the base model: ~250 MB f
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 BASE_FILES = ("config.json", "model.safetensors")
 DONE = "merged.done"
+CACHE_ENV = "VOCABD_MERGED_CACHE"  # another folder (the tests use their own)
 
 log = get_logger(__name__)
 
 
 def cache_root() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("vocabd")) / "merged"
