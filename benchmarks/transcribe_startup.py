@@ -30,6 +30,8 @@ from vocabd.audio import load_audio
 route_library_logging()
 audio = load_audio(sys.argv[1]); mark("decode audio")
 path = resolve_model(sys.argv[2]); mark("resolve model")
+from vocabd.asr.identity import identify
+identify(sys.argv[2], path); mark("identify (weights hash)")
 tokenizer = AutoTokenizer.from_pretrained(path); mark("tokenizer")
 if sys.argv[3]:
     from pathlib import Path
