@@ -18,8 +18,13 @@ workspace_option = click.option(
 )
 
 
+EVERYDAY = ("demo", "init", "start", "status", "transcribe", "serve", "correct", "terms", "export", "agent", "stop",
+            "run", "ingest", "doctor")  # --help lists these first, in the order a newcomer needs them
+
+
 class Cli(click.Group):
-    """Prints VocabdError as one clear line and exits 1, instead of a traceback."""
+    """Prints VocabdError as one clear line and exits 1, instead of a traceback; --help lists the everyday
+    commands first, in the order they are needed, then the chain's pieces."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -28,11 +33,38 @@ class Cli(click.Group):
             click.secho(f"error: {e}", fg="red", err=True)
             sys.exit(1)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = {name: self.get_command(ctx, name) for name in self.list_commands(ctx)}
+        commands = {name: c for name, c in commands.items() if c is not None and not c.hidden}
+        limit = formatter.width - 6 - max(map(len, commands), default=0)
+        everyday = [name for name in EVERYDAY if name in commands]
+        sections = (("Everyday use", everyday), ("The chain's pieces, and tools",
+                                                  [n for n in commands if n not in everyday]))
+        for title, names in sections:
+            if names:
+                with formatter.section(title):
+                    formatter.write_dl([(name, commands[name].get_short_help_str(limit)) for name in names])
+
 
 @click.group(cls=Cli)
 @click.version_option(package_name="vocabd")
 def main() -> None:
-    """Teach a small on-device speech recognizer one person's voice and vocabulary."""
+    """Teach a small on-device speech recognizer one person's voice and vocabulary.
+
+    \b
+    From install to your own model (times on a 2-core laptop CPU, no GPU):
+      vocabd demo               the whole chain on a demo user, offline (about 10 min)
+      vocabd init               your workspace; drop into its inbox/ a jargon list
+                                (terms.txt) and recordings (note1.wav + note1.txt)
+      vocabd start              the daemon takes them in and trains: phase 1 a few
+                                minutes, phase 2 about an hour; it promotes the
+                                adapter only if it helps (or, in this terminal:
+                                vocabd run --foreground)
+      vocabd status --follow    the running stage: step, loss, dev WER, ETA
+      vocabd transcribe FILE    uses the promoted adapter (runs/<chain>/report.md
+                                says whether it was promoted and why)
+      vocabd serve              keeps the model loaded, for frequent transcription
+    """
     configure_logging(console=True)
 
 
