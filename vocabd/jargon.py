@@ -6,7 +6,7 @@ The written form is the training label; the spoken form is what a synthesizer is
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vocabd.errors import VocabdError
@@ -24,6 +24,7 @@ class Term:
     written: str  # the label the model must learn to output
     spoken: str  # what the synthesizer says
     alternatives: tuple[str, ...] = ()  # other ways people say it (derived forms only; a list's own form is final)
+    given: bool = field(default=False, compare=False)  # the spoken form was written in the list (not derived)
 
     @property
     def spoken_forms(self) -> tuple[str, ...]:
@@ -40,7 +41,11 @@ class JargonError(VocabdError):
 def parse_jargon(path: Path) -> list[Term]:
     """Read a jargon list; every term once, in file order. Raises JargonError naming the file and line."""
     path = Path(path)
-    text = _read_text(path)
+    return parse_jargon_text(_read_text(path), path)
+
+
+def parse_jargon_text(text: str, path: Path, allow_empty: bool = False) -> list[Term]:
+    """The one jargon parser (inbox drops, data/jargon.txt, the synthesizer): `path` names the text's file."""
     terms: dict[str, Term] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         term = _parse_line(raw, path, number)
@@ -54,7 +59,7 @@ def parse_jargon(path: Path) -> list[Term]:
         terms[term.written] = term
         if len(terms) > MAX_TERMS:
             raise JargonError(path, number, f"more than {MAX_TERMS} terms; split the list or trim it")
-    if not terms:
+    if not terms and not allow_empty:
         raise JargonError(path, None, "no terms found (only blank lines and comments)")
     return list(terms.values())
 
@@ -97,7 +102,7 @@ def _parse_line(raw: str, path: Path, number: int) -> Term | None:
         raise JargonError(path, number, f"term longer than {MAX_TERM_CHARS} characters: {written[:40]!r}...")
     written = " ".join(written.split())
     if spoken:
-        return Term(written=written, spoken=" ".join(spoken.split()))
+        return Term(written=written, spoken=" ".join(spoken.split()), given=True)
     first, *others = spoken_forms(written)
     return Term(written=written, spoken=first, alternatives=tuple(others))
 

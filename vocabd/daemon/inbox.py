@@ -35,8 +35,7 @@ from vocabd.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioTooLong, read_audio, 
 from vocabd.daemon import ledger
 from vocabd.errors import AudioError
 from vocabd.files import narrow_mode, open_append, open_regular, real_folder, write_bytes, write_text
-from vocabd.jargon import JargonError
-from vocabd.jargon import parse_jargon as validate_jargon
+from vocabd.jargon import JargonError, Term, parse_jargon, parse_jargon_text
 from vocabd.log import get_logger
 from vocabd.longform.pending import LONG_MANIFEST, MAX_LONG_SECONDS, store_long_recording
 from vocabd.manifest import MAX_SECONDS, MIN_SECONDS
@@ -330,11 +329,11 @@ def _ingest_jargon(ws: Workspace, drop: Drop, undo: Undo) -> str:
     path = drop.files[0]
     raw, mode = _read_small(path)
     try:
-        validate_jargon(path)  # the synthesizer's own parser: what passes here, the chain can read
+        parsed = parse_jargon(path)  # the synthesizer's own parser: what passes here, the chain can read
     except JargonError as e:
         where = f" (line {e.line})" if e.line else ""
         raise Rejected(f"not a usable jargon list{where}: {e.problem}") from e
-    terms = explicit_terms(_decode_text(raw))
+    terms = given_terms(parsed)
     digest = _check_new(ws, "jargon", content_hash(raw))
     target = ws.data / JARGON_FILE
     before = _snapshot(target)
@@ -532,21 +531,10 @@ def _restore(path: Path, before: tuple[bytes, int] | None) -> None:
 
 # --- jargon lists --------------------------------------------------------------------------------
 
-_COMMENT = re.compile(r"(^|\s)#.*$")  # as in vocabd.jargon: "C#" keeps its '#'
-
-
-def explicit_terms(text: str) -> list[tuple[str, str | None]]:
-    """(written, spoken as given or None) per line of a list `vocabd.jargon` accepted.
-
-    The merged list keeps only spoken forms a user wrote; derived ones stay derived at synthesis time.
-    """
-    terms: list[tuple[str, str | None]] = []
-    for raw in text.splitlines():
-        line = _COMMENT.sub("", raw).strip()
-        if line:
-            written, _, spoken = (" ".join(part.split()) for part in line.partition("|"))
-            terms.append((written, spoken or None))
-    return terms
+def given_terms(terms: list[Term]) -> list[tuple[str, str | None]]:
+    """(written, spoken as the user wrote it or None): the merged list keeps only spoken forms a user wrote;
+    derived ones stay derived at synthesis time."""
+    return [(t.written, t.spoken if t.given else None) for t in terms]
 
 
 def merge_jargon(path: Path, terms: list[tuple[str, str | None]], mode: int | None = None) -> tuple[int, int]:
@@ -557,7 +545,8 @@ def merge_jargon(path: Path, terms: list[tuple[str, str | None]], mode: int | No
     current: dict[str, str | None] = {}
     before = _snapshot(path)
     if before is not None:
-        current = dict(explicit_terms(before[0].decode("utf-8", errors="replace")))
+        current = dict(given_terms(parse_jargon_text(before[0].decode("utf-8", errors="replace"), path,
+                                                     allow_empty=True)))
         mode = before[1] if mode is None else before[1] & mode
     added = changed = 0
     for written, spoken in terms:
