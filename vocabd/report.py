@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from vocabd.asr.identity import ModelIdentity, read_identity
+from vocabd.clock import now_iso
 from vocabd.files import write_json, write_text
-from vocabd.jobs.state import now_iso, read_json
+from vocabd.jobs.state import read_json
 from vocabd.log import get_logger
 from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
 

@@ -32,6 +32,7 @@ from typing import BinaryIO, Callable, Iterable
 import numpy as np
 
 from vocabd.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioTooLong, read_audio, write_wav
+from vocabd.clock import now_iso
 from vocabd.daemon import ledger
 from vocabd.errors import AudioError
 from vocabd.files import narrow_mode, open_append, open_regular, real_folder, write_bytes, write_text
@@ -262,7 +263,7 @@ def _set_aside(ws: Workspace, drop: Drop, status: str, reason: str) -> Outcome:
     if not drop.files:
         return Outcome(drop, status, reason)
     moved = _move_group(ws, drop.files, ws.inbox / REJECTED, extra_suffix=REASON_SUFFIX)
-    stamp = ledger.now_iso()
+    stamp = now_iso()
     advice = ("nothing to do: its content is already in the workspace" if status == "duplicate"
               else "fix it and drop it into the inbox again")
     for original, dest in zip(drop.files, moved):

@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from vocabd.clock import now_iso
 from vocabd.files import write_json
 from vocabd.workspace import Workspace
 
 STATE_FILE = "inbox_state.json"
 _lock = threading.Lock()
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def state_path(ws: Workspace) -> Path:

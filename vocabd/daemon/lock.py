@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vocabd.daemon.ledger import now_iso
+from vocabd.clock import now_iso
 from vocabd.errors import VocabdError
 from vocabd.workspace import Workspace
 

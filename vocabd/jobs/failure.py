@@ -1,16 +1,11 @@
-"""`runs/<experiment>/FAILED.md`: what failed, the error, the log tail and what to do next."""
+"""`runs/<experiment>/FAILED.md` for a chain stage: what to do next, per stage (format: vocabd/failure.py)."""
 
 from __future__ import annotations
 
-import traceback
-from collections import deque
 from pathlib import Path
 
-from vocabd.files import write_text
-from vocabd.jobs.state import now_iso
+from vocabd.failure import write_failed_note
 from vocabd.workspace import Workspace
-
-LOG_TAIL_LINES = 30
 
 NEXT_STEPS = {
     "synthesize": (
@@ -41,52 +36,8 @@ def write_failed(ws: Workspace, experiment: str, phase: str, stage: str, error: 
     """Write FAILED.md into the experiment's run folder and return its path."""
     run_dir = ws.run_dir(experiment)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "FAILED.md"
     advice = NEXT_STEPS.get(stage, "See the error above.").replace("NAME", experiment)
-    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__)).strip()
-    lines = [
-        f"# {experiment}: phase {phase} failed at stage `{stage}`",
-        "",
-        f"- when: {now_iso()}",
-        f"- phase: {phase} ({'phase 1, the chain stopped before phase 2' if phase == 'mini' else 'phase 2'})",
-        f"- stage: {stage}",
-        "",
-        "## Error",
-        "",
-        "```",
-        f"{type(error).__name__}: {error}",
-        "```",
-        "",
-        "## What to do",
-        "",
-        advice,
-        "",
-        "## Log tail",
-        "",
-        *_log_sections(ws, run_dir),
-        "## Traceback",
-        "",
-        "```",
-        trace,
-        "```",
-        "",
-    ]
-    write_text(path, "\n".join(lines))
-    return path
-
-
-def _log_sections(ws: Workspace, run_dir: Path) -> list[str]:
-    sections: list[str] = []
-    for log in (run_dir / "stdout.log", run_dir / "log.jsonl", ws.log_file):
-        tail = tail_lines(log, LOG_TAIL_LINES)
-        if tail:
-            sections += [f"`{log}` (last {len(tail)} lines):", "", "```", *tail, "```", ""]
-    return sections or ["(no log written yet)", ""]
-
-
-def tail_lines(path: Path, count: int) -> list[str]:
-    try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n") for line in deque(f, maxlen=count)]
-    except OSError:
-        return []
+    ended = "phase 1, the chain stopped before phase 2" if phase == "mini" else "phase 2"
+    return write_failed_note(run_dir / "FAILED.md", f"{experiment}: phase {phase} failed at stage `{stage}`",
+                             [f"phase: {phase} ({ended})", f"stage: {stage}"], error, advice,
+                             [run_dir / "stdout.log", run_dir / "log.jsonl", ws.log_file])

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, TypeVar, get_type_hints
 
+from vocabd.clock import now_iso
 from vocabd.errors import VocabdError
 from vocabd.files import write_json
 from vocabd.workspace import Workspace
@@ -40,10 +41,6 @@ T = TypeVar("T")
 
 class StateCorrupt(VocabdError):
     """A state file that is torn or not of the expected shape."""
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 # the record's parts ------------------------------------------------------------------------------

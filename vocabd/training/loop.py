@@ -12,7 +12,6 @@ import os
 import random
 import sys
 import time
-import traceback
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -64,7 +63,7 @@ def run_experiment(folder: RunFolder, config: RunConfig, resume: bool = False, p
     except BaseException as e:  # including KeyboardInterrupt: the folder must not claim "running"
         status.state, status.error, status.heartbeat = "failed", f"{type(e).__name__}: {e}", time.time()
         write_status(folder.root, status)
-        folder.write_failed(f"training run {folder.name} at step {status.step}", traceback.format_exc(limit=8),
+        folder.write_failed(f"training failed at step {status.step}", e,
                             f"fix the cause, then `vocabd run-experiment {folder.name} --resume`")
         log.error("run_failed", run=folder.name, step=status.step, error=status.error)
         raise

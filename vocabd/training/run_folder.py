@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from vocabd.failure import write_failed_note
 from vocabd.files import write_text
 from vocabd.training.config import RunConfig
 
@@ -141,8 +142,6 @@ class RunFolder:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     # failure ----------------------------------------------------------------
-    def write_failed(self, what: str, error: str, hint: str) -> None:
-        tail = self.log_file.read_text(encoding="utf-8").splitlines()[-15:] if self.log_file.is_file() else []
-        text = (f"# Run {self.name} failed\n\n**What failed:** {what}\n\n**Error:**\n\n```\n{error}\n```\n\n"
-                f"**Log tail:**\n\n```\n" + "\n".join(tail) + f"\n```\n\n**What to do:** {hint}\n")
-        self.failed_file.write_text(text, encoding="utf-8")
+    def write_failed(self, what: str, error: BaseException, hint: str) -> None:
+        write_failed_note(self.failed_file, f"{self.name}: {what}", [f"run: {self.root}"], error, hint,
+                          [self.stdout_log, self.log_file])
