@@ -125,7 +125,7 @@ class GateConfig:
 @dataclass
 class BiasConfig:
     enabled: bool = True  # favour the jargon list's terms while transcribing (vocabd/asr/biasing.py)
-    boost: float = limited(3.0, 0, 100)  # logit bonus for continuing a started term (x (1 + ln depth)); half to start one
+    boost: float = limited(2.0, 0, 100)  # logit bonus for continuing a started term (x (1 + ln depth)); half to start one
 
 
 @dataclass
