@@ -89,6 +89,7 @@ class Handler(BaseHTTPRequestHandler):
     server: TranscriptionServer
     protocol_version = "HTTP/1.1"
     server_version = "vocabd"
+    timeout = 60  # seconds a client may stall mid-request before its connection is dropped
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         log.info("serve_request", client=self.client_address[0], line=format % args)
