@@ -382,10 +382,17 @@ def test_kill_9_mid_training_with_the_real_pipeline_then_restart_finishes(tmp_pa
     wait_until(lambda: pipeline.chain_state(ws)["stage"] == "poll", timeout=120, what="phase 1 training")
     first.stop(signal.SIGKILL)
     assert state.is_live(ws)
-    daemons(ws, **real)
+    second = daemons(ws, **real)
     wait_until(lambda: pipeline.chain_state(ws)["state"] in ("done", "failed"), timeout=240, what="the chain's end")
     final = pipeline.chain_state(ws)
     assert final["state"] == "done", final
+    # having run every real stage (synthesis, training launch, polls, evaluations): nothing heavy in the daemon
+    maps = Path(f"/proc/{second.proc.pid}/maps")
+    if maps.exists():
+        assert not [lib for lib in ("torch", "mlx", "onnxruntime") if lib in maps.read_text()]
+    assert second.stop() == 0
+    stopped = [e for e in log_events(ws) if e["event"] == "daemon.stopped"]
+    assert stopped[-1]["heavy_modules"] == []
     for experiment in (f"{final['name']}_mini", final["name"]):
         assert (ws.run_dir(experiment) / "report.md").is_file()
     assert state.current(ws).state == "done" and queue_size(ws) == 0

@@ -321,3 +321,27 @@ def test_status_names_the_foreground_run_and_its_running_stage(tmp_path, tiny_mo
         run.send_signal(signal.SIGINT)
         run.wait(timeout=30)
     assert holder(ws) is None and state.current(ws).live  # continued by the next run or daemon
+
+
+# --- worker processes: a request in, a result out (issue 12, the worker boundary) -------------------
+
+def test_an_evaluation_worker_reports_its_own_error_not_a_stderr_tail(ws):
+    from vocabd.errors import VocabdError
+    from vocabd.jobs.evaluate import _run_evaluate
+
+    manifest = ws.data / "empty_eval.jsonl"
+    manifest.write_text(json.dumps({"audio": "missing.wav", "text": "hello"}) + "\n")
+    with pytest.raises(VocabdError) as caught:
+        _run_evaluate(ws, manifest, None)
+    message = str(caught.value)
+    assert message.startswith(f"evaluation of {manifest} (adapter none) failed: {manifest}: no usable clips")
+    assert "Traceback" not in message and "missing.wav" in message
+
+
+def test_the_voice_sample_is_transcribed_in_a_worker_process(tiny_model):
+    code = ("import sys, numpy as np; from vocabd.tts.f5_mlx import transcriber; "
+            f"text = transcriber({str(tiny_model)!r})(np.zeros(16000, dtype=np.float32)); "
+            "print(repr(text), sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith("'") and out.stdout.strip().endswith("[]")  # text back, torch in the worker

@@ -238,27 +238,16 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
     """WER (raw and normalized), per-term recall, worst utterances and real-time factor on MANIFEST."""
     import json
 
-    from vocabd.asr.biasing import configured_bias
-    from vocabd.asr.model import load_asr
-    from vocabd.evaluation.evaluate import evaluate_clips
     from vocabd.evaluation.render import print_result
-    from vocabd.jargon import parse_jargon
-    from vocabd.manifest import audio_root, read_manifest
-    from vocabd.training.heavy import heavy_worker
+    from vocabd.workers.evaluate import EvalRequest, evaluate_manifest
 
     log_to_workspace(workspace)
     take_in_inbox_for(manifest, workspace)
     ws = workspace_or_none(workspace)
-    root = audio_root(manifest, ws.root if ws else None)
-    clips, problems = read_manifest(manifest, root=root, allow_outside=allow_outside)
-    if not clips:
-        raise VocabdError(f"{manifest}: no usable clips" + "".join(f"\n  {p}" for p in problems))
-    terms = [t.written for t in parse_jargon(jargon)] if jargon else []
-    with heavy_worker("evaluate"):  # one torch-heavy worker at a time on this machine
-        asr = load_asr(model or default_model(workspace), adapter, offline_fallback(workspace))
-        asr = configured_bias(asr, terms, bias_config(workspace_or_none(workspace)), no_bias)
-        result = evaluate_clips(asr, clips, terms, batch_size, progress=not as_json)
-    result.skipped = [str(p) for p in problems]
+    result = evaluate_manifest(EvalRequest(
+        manifest=str(manifest), model=model, adapter=str(adapter) if adapter else None,
+        jargon=str(jargon) if jargon else None, workspace=str(ws.root) if ws else None, allow_outside=allow_outside,
+        batch_size=batch_size, no_bias=no_bias, progress=not as_json))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(result.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ log = get_logger("vocabd.daemon")
 
 CONSOLE_ENV = "VOCABD_LOG_CONSOLE"  # "0" when the daemon's stderr already goes to the log file
 MATERIAL_CHECK_S = 1.0
+HEAVY = ("torch", "transformers", "peft", "mlx", "onnxruntime")
 
 
 class Daemon:
@@ -104,7 +106,7 @@ class Daemon:
             # death for a stage failure; the chain record re-runs the stage at the next start.
             stop_stage_helpers()
             os._exit(0)
-        log.info("daemon.stopped")
+        log.info("daemon.stopped", heavy_modules=heavy_modules())
         if self.fatal:
             raise VocabdError(self.fatal)
 
@@ -128,6 +130,11 @@ class Daemon:
             else:
                 log.exception("chain.not_started")
             state.start_refused(self.ws, str(e))
+
+
+def heavy_modules() -> list[str]:
+    """Which of the libraries that belong in worker processes this process has imported (none, by design)."""
+    return sorted(m for m in HEAVY if m in sys.modules)
 
 
 def stop_stage_helpers() -> None:

@@ -1,18 +1,15 @@
 """The `evaluate` stage: base model vs the run's best adapter on the primary and safety sets.
 
-Each evaluation is a `vocabd evaluate ... --json` subprocess, so the calling process (the daemon)
-never imports torch. The base model's results are cached: they do not change between phases.
+Each evaluation is a worker process (`vocabd.workers.evaluate`: a request JSON in, the EvalResult JSON
+out), so the calling process (the daemon) never imports torch. The base model's results are cached: they do not change between phases.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from vocabd.child import child_env, vocabd_command
 from vocabd.errors import VocabdError
 from vocabd.jobs.state import read_json, write_json
 from vocabd.log import get_logger
@@ -72,29 +69,23 @@ def evaluate_model(ws: Workspace, manifest: Path, adapter: Path | None = None) -
 
 
 def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None) -> dict[str, Any]:
-    out = ws.data / "eval_cache" / f".result-{os.getpid()}-{manifest.stem}.json"
-    out.unlink(missing_ok=True)
-    # audio must stay inside the workspace (the child finds it from VOCABD_HOME) unless [data] allow_outside
-    cmd = vocabd_command("evaluate", str(manifest), "--model", ws.config.model.base, "--json", "--output", str(out))
-    if ws.config.data.allow_outside:
-        cmd.append("--allow-outside")
-    if adapter is not None:
-        cmd += ["--adapter", str(adapter)]
-    if (jargon := jargon_file(ws)) is not None:
-        cmd += ["--jargon", str(jargon)]
+    """One evaluation in a worker process (the daemon never loads torch): a request in, an EvalResult out."""
+    from vocabd.workers.evaluate import EvalRequest
+    from vocabd.workers.protocol import WorkerFailed, WorkerKilled, run_worker
+
+    # audio must stay inside the workspace unless [data] allow_outside
+    jargon = jargon_file(ws)
+    request = EvalRequest(manifest=str(manifest), model=ws.config.model.base, adapter=str(adapter) if adapter else None,
+                          jargon=str(jargon) if jargon else None, workspace=str(ws.root),
+                          allow_outside=ws.config.data.allow_outside)
     log.info("evaluating", manifest=str(manifest), adapter=str(adapter or "base"))
-    env = child_env(VOCABD_HOME=str(ws.root))
-    done = subprocess.run(cmd, cwd=ws.root, env=env, capture_output=True, text=True, timeout=EVAL_TIMEOUT_S)
-    if done.returncode < 0:
-        raise EvaluationCrashed(f"evaluation of {manifest} was killed by signal {-done.returncode}")
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise VocabdError(f"evaluation of {manifest} (adapter {adapter or 'none'}) failed:\n{tail}")
-    result = read_json(out)
-    out.unlink(missing_ok=True)
-    if result is None:
-        raise VocabdError(f"evaluation of {manifest} wrote no result to {out}")
-    return result
+    try:
+        return run_worker("vocabd.workers.evaluate", request.to_dict(), cwd=ws.root, timeout=EVAL_TIMEOUT_S,
+                          env={"VOCABD_HOME": str(ws.root)}, log_file=ws.data / "eval_cache" / "worker.log")
+    except WorkerKilled as e:
+        raise EvaluationCrashed(f"evaluation of {manifest}: {e}") from e
+    except WorkerFailed as e:
+        raise VocabdError(f"evaluation of {manifest} (adapter {adapter or 'none'}) failed: {e}") from e
 
 
 def _cache_file(ws: Workspace, manifest: Path) -> Path:

@@ -139,13 +139,20 @@ def _quietest_cut(audio: np.ndarray, frame: int = 1200) -> int:
 
 
 def transcriber(model: str | None) -> Callable[[np.ndarray], str]:
-    """Transcribe with the base ASR model (loaded on first use)."""
+    """Transcribe with the base ASR model, in a worker process (the daemon runs synthesis and never loads
+    torch)."""
 
     def run(audio: np.ndarray) -> str:
-        from vocabd.asr.model import load_asr
-        from vocabd.asr.transcribe import transcribe
+        import tempfile
 
-        return transcribe(load_asr(model), [audio])[0]
+        from vocabd.audio import write_wav
+        from vocabd.workers.protocol import run_worker
+
+        with tempfile.TemporaryDirectory(prefix="vocabd-voice-ref-") as tmp:
+            wav = Path(tmp) / "voice_ref.wav"
+            write_wav(wav, audio)
+            return run_worker("vocabd.workers.transcribe", {"audio": str(wav), "model": model}, cwd=Path(tmp),
+                              timeout=1800)["text"]
 
     return run
 
