@@ -345,3 +345,17 @@ def test_the_voice_sample_is_transcribed_in_a_worker_process(tiny_model):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith("'") and out.stdout.strip().endswith("[]")  # text back, torch in the worker
+
+
+def test_the_chain_record_is_changed_in_turn_across_processes(ws):
+    """`vocabd run` (another process) and the daemon's threads change the record under one flock."""
+    from vocabd.jobs import state
+
+    code = ("import sys; from vocabd.workspace import open_workspace; from vocabd.jobs import state\n"
+            "ws = open_workspace(__import__('pathlib').Path(sys.argv[1]))\n"
+            "for _ in range(40):\n"
+            "    with state.editing(ws) as record:\n"
+            "        record.considered_seq += 1\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(ws.root)]) for _ in range(3)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    assert state.read_record(ws).considered_seq == 120  # no change lost
