@@ -1,14 +1,14 @@
 """The allison user as a new user would run vocabd: a default workspace, files dropped into inbox/.
 
-    flock /tmp/vocabd-heavy.lock .venv/bin/python benchmarks/new_user_allison.py WORKSPACE [--toml LINE ...]
+    flock /tmp/vocabd-heavy.lock .venv/bin/python benchmarks/new_user_allison.py WORKSPACE [--set S.KEY=VALUE ...]
 
 `vocabd init WORKSPACE` (nothing configured), then the benchmark user's training recordings copied into
 inbox/ as audio + transcript pairs and `jargon.txt` beside them, then `vocabd run --foreground`: the
 default chain through both phases. The held-out sentences (`my_voice_eval`), the safety set and the replay
 set never enter the workspace; afterwards the base model and the promoted adapter are scored on all three
-with `vocabd evaluate`. `--toml 'KEY = VALUE' --section S` lines are appended to vocabd.toml for a
-side-by-side variant (e.g. the default general-speech pool disabled). Reads ../shared/bench, copies nothing
-into the repository.
+with `vocabd evaluate`. `--set full.max_steps=300` changes one setting of the written vocabd.toml, for a
+shorter run or a side-by-side variant (e.g. `--set general.pool=\"none\"`). Reads ../shared/bench (or
+`--bench DIR`), copies nothing into the repository.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 YARDSTICKS = {
-    "primary (my_voice_eval)": BENCH / "allison" / "my_voice_eval.jsonl",
-    "safety (3 speakers)": BENCH / "safety" / "safety_eval.jsonl",
-    "replay (cathy, unseen)": BENCH / "replay" / "replay.jsonl",
+    "primary (my_voice_eval)": "allison/my_voice_eval.jsonl",
+    "safety (3 speakers)": "safety/safety_eval.jsonl",
+    "replay (cathy, unseen)": "replay/replay.jsonl",
 }
 VOCABD = Path(sys.executable).parent / "vocabd"
 
@@ -72,20 +72,37 @@ def fmt(result: dict) -> str:
     return "  ".join(f"{k}={result.get(k)}" for k in keys if k in result)
 
 
+def set_value(toml: Path, assignment: str) -> None:
+    """Replace `key = ...` inside `[section]` of the vocabd.toml that `vocabd init` wrote."""
+    dotted, value = assignment.split("=", 1)
+    section, key = dotted.strip().split(".", 1)
+    lines, current, done = toml.read_text(encoding="utf-8").splitlines(), None, False
+    for i, line in enumerate(lines):
+        if line.startswith("["):
+            current = line.strip("[] ")
+        elif current == section and line.split("=")[0].strip() == key:
+            lines[i], done = f"{key} = {value.strip()}", True
+    if not done:
+        raise SystemExit(f"{toml}: no {key} in [{section}]")
+    toml.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("workspace", type=Path)
-    parser.add_argument("--toml", action="append", default=[], help="A line appended to vocabd.toml.")
+    parser.add_argument("--set", action="append", default=[], dest="settings", metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--bench", type=Path, default=BENCH)
     args = parser.parse_args()
+    bench = args.bench.resolve()
+    yardsticks = {label: bench / path for label, path in YARDSTICKS.items()}
     root = args.workspace.resolve()
     if root.exists():
         shutil.rmtree(root)
     subprocess.run([str(VOCABD), "init", str(root)], check=True)
-    if args.toml:
-        with open(root / "vocabd.toml", "a", encoding="utf-8") as toml:
-            toml.write("\n" + "\n".join(args.toml) + "\n")
-    dropped = drop_recordings(BENCH / "allison" / "my_voice_train.jsonl", root / "inbox")
-    shutil.copyfile(BENCH / "allison" / "jargon.txt", root / "inbox" / "jargon.txt")
+    for assignment in args.settings:
+        set_value(root / "vocabd.toml", assignment)
+    dropped = drop_recordings(bench / "allison" / "my_voice_train.jsonl", root / "inbox")
+    shutil.copyfile(bench / "allison" / "jargon.txt", root / "inbox" / "jargon.txt")
     print(f"workspace {root}: {dropped} recordings + jargon.txt dropped into inbox/", flush=True)
 
     start = time.time()
@@ -94,7 +111,7 @@ def main() -> None:
     adapter = promoted_adapter(root)
     print(f"promoted adapter: {adapter}", flush=True)
     results = {}
-    for label, manifest in YARDSTICKS.items():
+    for label, manifest in yardsticks.items():
         base = evaluate(root, manifest, None)
         tuned = evaluate(root, manifest, adapter) if adapter else None
         results[label] = {"base": brief(base), "adapter": brief(tuned) if tuned else None}
