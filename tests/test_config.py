@@ -10,9 +10,9 @@ from vocabd.workspace import ENV_VAR, find_workspace, init_workspace
 def test_defaults_follow_the_plan():
     c = Config()
     assert (c.mini.clips, c.mini.max_steps) == (5, 50)
-    assert (c.full.clips, c.full.max_steps, c.full.eval_interval) == (500, 1000, 100)
+    assert (c.full.clips, c.full.max_steps, c.full.eval_interval) == (500, 1000, 200)
     t = c.train
-    assert (t.lr, t.lora_r, t.lora_alpha, t.lora_dropout, t.use_dora) == (1e-4, 32, 64, 0.1, True)
+    assert (t.lr, t.lora_r, t.lora_alpha, t.lora_dropout, t.use_dora) == (1e-4, 32, 64, 0.0, True)
 
 
 def test_rendered_config_reads_back_equal(tmp_path):

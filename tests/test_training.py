@@ -401,3 +401,35 @@ def test_micro_batches_give_the_gradients_of_one_pass(tiny_model, corpus):
     assert parts_loss == pytest.approx(whole_loss, rel=1e-5)
     assert all(float((whole[n] - parted[n]).abs().max()) <= 1e-5 + 1e-4 * float(whole[n].abs().max())
                for n in whole)
+
+
+def test_dora_cache_during_evaluation_never_serves_old_weights(tiny_model, corpus):
+    import torch
+
+    from vocabd.asr.labels import DECODER_START_ID
+    from vocabd.asr.model import load_asr
+    from vocabd.training.adapter import attach_adapter
+    from vocabd.training.data import collate, load_examples
+    from vocabd.training.loop import evaluation_mode, train_step
+
+    asr = load_asr(tiny_model)
+    model = attach_adapter(asr.model, RunConfig(name="c", train="", model=str(tiny_model), use_dora=True))
+    examples = load_examples(corpus["train"], False)[:4]
+    batch = collate(examples[:3], asr.tokenizer, DECODER_START_ID, {})
+    batch.pop("labels")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    rounds = []
+    for _ in range(2):
+        model.train()
+        train_step(model, optimizer, scheduler, examples, asr.tokenizer, DECODER_START_ID, {})
+        with torch.no_grad(), evaluation_mode(model):
+            cached = model(**batch).logits
+            assert torch.equal(model(**batch).logits, cached)
+        assert model.training  # back in training mode, cache dropped
+        model.eval()
+        with torch.no_grad():
+            fresh = model(**batch).logits  # no cache: computed from the current weights
+        assert torch.allclose(cached, fresh, atol=1e-5)
+        rounds.append(fresh)
+    assert not torch.allclose(rounds[0], rounds[1], atol=1e-4)  # the weights moved between the evaluations

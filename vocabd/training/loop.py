@@ -12,8 +12,9 @@ import os
 import random
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -86,6 +87,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
     for reason in data.skipped:
         log.warning("clip_skipped", run=folder.name, reason=reason)
     model = attach_adapter(asr.model, config)
+    release_free_memory()  # DoRA's set-up (full-size weight copies for the norms) leaves freed heap behind
     trainable, total = count_parameters(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -143,7 +145,6 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
             if step % config.eval_interval == 0 or step == config.max_steps:
                 _evaluate_and_checkpoint(folder, config, asr, model, data, optimizer, scheduler, best, step, labels)
                 status.best_step, status.best_dev_wer = best.step, _best_dev_wer(folder)
-                model.train()
                 release_free_memory()
             if time.monotonic() - last_beat > HEARTBEAT_SECONDS or step == config.max_steps:
                 status.heartbeat, last_beat = time.time(), time.monotonic()
@@ -241,12 +242,28 @@ def evaluate_split(asr, model, examples: list[Example], labels: dict, batch_size
     return {"loss": loss, "wer": wer(refs, hyps, normalized=True), "wer_raw": wer(refs, hyps)}
 
 
+@contextmanager
+def evaluation_mode(model) -> Iterator[None]:
+    """Eval mode with DoRA's weight norms cached, then back to training mode (which drops the cache).
+
+    DoRA recomputes every weight norm (a full-size B @ A and ||W + B @ A||) on each forward call, in
+    generation once per token; cached, a dev evaluation costs what LoRA's does."""
+    from peft.helpers import DoraCaching
+
+    model.eval()
+    try:
+        with DoraCaching():
+            yield
+    finally:
+        model.train()
+
+
 def _evaluate_and_checkpoint(folder: RunFolder, config: RunConfig, asr, model, data: TrainData, optimizer,
                              scheduler, best: Best, step: int, labels: dict) -> None:
     tick = time.monotonic()
-    model.eval()
-    dev = evaluate_split(asr, model, data.dev, labels, config.batch_size)
-    replay = evaluate_split(asr, model, data.replay_dev, labels, config.batch_size)
+    with evaluation_mode(model):
+        dev = evaluate_split(asr, model, data.dev, labels, config.batch_size)
+        replay = evaluate_split(asr, model, data.replay_dev, labels, config.batch_size)
     score = dev["wer"] + config.replay_weight * (replay["wer"] or 0.0)
     improved = best.offer(step, score, dev["loss"])
 
