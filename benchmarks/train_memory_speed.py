@@ -178,7 +178,7 @@ def print_table(results: list[Result]) -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         total, share = projected_phase2(r)
-        print(f"| {r.name} | {r.peak_rss_mb / 1024:.2f} GB | {r.s_per_step():.2f} | {r.cpu_per_step():.2f} | "
+        print(f"| {r.name} | {r.peak_rss_mb / 1024:.2f} GiB | {r.s_per_step():.2f} | {r.cpu_per_step():.2f} | "
               f"{r.audio_per_s():.1f} | {r.eval_s():.1f} s | {r.load_s():.0f} s | {total / 60:.1f} min | "
               f"{100 * share:.1f}% |")
     print()
