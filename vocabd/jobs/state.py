@@ -18,7 +18,6 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, TypeVar, get_type_hints
 
