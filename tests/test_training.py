@@ -433,3 +433,33 @@ def test_dora_cache_during_evaluation_never_serves_old_weights(tiny_model, corpu
         assert torch.allclose(cached, fresh, atol=1e-5)
         rounds.append(fresh)
     assert not torch.allclose(rounds[0], rounds[1], atol=1e-4)  # the weights moved between the evaluations
+
+
+def test_a_clip_longer_than_the_micro_batch_cap_is_recomputed_with_the_same_gradients(tiny_model, corpus):
+    from vocabd.asr.labels import DECODER_START_ID
+    from vocabd.asr.model import load_asr
+    from vocabd.training.adapter import attach_adapter
+    from vocabd.training.data import load_examples
+    from vocabd.training.loop import backward_in_parts
+
+    asr = load_asr(tiny_model)
+    model = attach_adapter(asr.model, RunConfig(name="r", train="", model=str(tiny_model), use_dora=True))
+    model.train()
+    clip = load_examples(corpus["train"], allow_outside=False)[:1]
+    # the first projection inside the checkpointed layer (the recompute stops once it has what backward needs)
+    q_proj = model.get_base_model().model.encoder.layers[0].self_attn.q_proj
+    calls = []
+    q_proj.register_forward_hook(lambda *args: calls.append(1))
+
+    def grads(max_seconds: float) -> tuple[int, dict]:
+        calls.clear()
+        model.zero_grad(set_to_none=True)
+        backward_in_parts(model, clip, asr.tokenizer, DECODER_START_ID, {}, max_seconds)
+        return len(calls), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    once, plain = grads(1000.0)
+    twice, recomputed = grads(clip[0].seconds / 2)
+    assert (once, twice) == (1, 2)  # the long clip's layer ran again in backward
+    assert all(float((plain[n] - recomputed[n]).abs().max()) <= 1e-6 + 1e-5 * float(plain[n].abs().max())
+               for n in plain)
+    assert not model.get_base_model().is_gradient_checkpointing

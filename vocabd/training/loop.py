@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from vocabd.asr.identity import ModelIdentity
+from vocabd.audio import SAMPLE_RATE
 from vocabd.log import get_logger
 from vocabd.training.anchor import build_anchor
 from vocabd.training.config import RunConfig
@@ -202,11 +203,28 @@ def backward_in_parts(model, examples: list[Example], tokenizer, start_id: int, 
     total = sum(int((part["labels"] != -100).sum()) for part in parts)
     summed = 0.0
     for part in parts:
-        loss, tokens = token_loss(model, part)
-        (loss * (tokens / total)).backward()
+        # a clip longer than the cap is a part alone: its layers keep only their inputs and are recomputed in
+        # backward (about a third more time for that clip, a fraction of its activation memory)
+        with _recomputed(model, part["input_values"].shape[1] / SAMPLE_RATE > max_seconds):
+            loss, tokens = token_loss(model, part)
+            (loss * (tokens / total)).backward()
         summed += float(loss.detach()) * tokens
         del loss
     return summed / total, total
+
+
+@contextmanager
+def _recomputed(model, enabled: bool) -> Iterator[None]:
+    """Activation checkpointing of every transformer layer while inside, when `enabled`."""
+    if not enabled:
+        yield
+        return
+    base = model.get_base_model()
+    base.activation_checkpointing_enable()
+    try:
+        yield
+    finally:
+        base.activation_checkpointing_disable()
 
 
 def mean_loss(model: Any, examples: list[Example], tokenizer, start_id: int, labels: dict,
@@ -261,6 +279,7 @@ def evaluation_mode(model) -> Iterator[None]:
 def _evaluate_and_checkpoint(folder: RunFolder, config: RunConfig, asr, model, data: TrainData, optimizer,
                              scheduler, best: Best, step: int, labels: dict) -> None:
     tick = time.monotonic()
+    release_free_memory()  # what training freed goes back first: the evaluation's tensors have other shapes
     with evaluation_mode(model):
         dev = evaluate_split(asr, model, data.dev, labels, config.batch_size)
         replay = evaluate_split(asr, model, data.replay_dev, labels, config.batch_size)
