@@ -232,10 +232,12 @@ def test_a_corrupt_queue_is_reported_in_one_line_and_rebuilt_from_the_chain_reco
 
 
 def test_a_queue_that_goes_corrupt_under_the_daemon_stops_it_with_what_to_do(ws, daemons):
-    daemon = daemons(ws, VOCABD_HEALTH_S="0.2")
+    daemon = daemons(ws, VOCABD_HEALTH_S="3")
     wait_until(lambda: ws.log_file.exists() and "watcher.start" in ws.log_file.read_text(), what="the daemon")
     with open(ws.queue_db, "r+b") as f:  # overwrite the SQLite header in place
         f.write(b"\0" * 100)
+    queued = vocabd(ws, "run")  # queueing a chain for it is refused in one line too
+    assert queued.returncode == 1 and "queue.db is corrupt" in queued.stderr and "Traceback" not in queued.stderr
     assert daemon.proc.wait(timeout=20) == 1
     corrupt = [json.loads(line) for line in ws.log_file.read_text().splitlines() if "queue.corrupt" in line]
     assert corrupt and "vocabd doctor --repair" in corrupt[0]["error"]

@@ -332,9 +332,11 @@ def run_pipeline(foreground: bool, restart: bool, workspace: Path | None) -> Non
         if daemon is None:
             raise VocabdError(f"no daemon runs {ws.root}: start one with `vocabd start`, or run the chain here "
                               "with `vocabd run --foreground`")
+        from vocabd.daemon.process import refuse_broken_state
         from vocabd.daemon.queue import ChainQueue, load_pipeline
         from vocabd.daemon.timing import Timing
 
+        refuse_broken_state(ws)  # a corrupt queue.db or torn record: one line saying what to do
         name = ChainQueue(ws, Timing.from_env(), load_pipeline()).start_chain()
         click.echo(f"chain {name} queued for the daemon (pid {daemon.get('pid')}); follow it with `vocabd status --follow`")
         return
