@@ -101,7 +101,7 @@ def test_transcribe_uses_the_workspace_active_adapter(tiny_model, tmp_path):
     ws.config_file.write_text(f'[model]\nbase = "{tiny_model}"\n')
     wav = speech_wav(tmp_path / "hi.wav", "hello there")
     adapter = train_tiny_adapter(tiny_model, load_audio(wav), "ok PBX", ws.runs / "me" / "best")
-    write_active(ws, {"adapter_path": str(adapter)})
+    write_active(ws, {"adapter": str(adapter.relative_to(ws.root)), "adapter_path": str(adapter)})
 
     def run(*extra):
         cmd = [sys.executable, "-m", "vocabd", "transcribe", str(wav), "-w", str(ws.root), *extra]

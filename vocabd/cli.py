@@ -165,15 +165,12 @@ def offline_fallback(workspace: Path | None) -> bool:
 
 
 def active_adapter(workspace: Path | None) -> Path | None:
-    """The adapter the promotion gate made the workspace's active model (`data/active.json`), if any."""
-    from vocabd.jobs.state import read_active
+    """The adapter the promotion gate made the workspace's active model (`data/active.json`), if any: one
+    inside the workspace's runs/ (`vocabd.asr.active`, the lookup `vocabd serve` and `export` use too)."""
+    from vocabd.asr.active import active_model
 
-    try:
-        active = read_active(find_workspace(workspace)) or {}
-    except VocabdError:
-        return None
-    adapter = Path(active.get("adapter_path") or "")
-    return adapter if active.get("adapter_path") and adapter.is_dir() else None
+    ws = workspace_or_none(workspace)
+    return active_model(ws).adapter if ws else None
 
 
 @main.command()
