@@ -203,7 +203,7 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
         adapter = active_adapter(workspace)
     ws = workspace_or_none(workspace)
     asr = load_asr(model or default_model(workspace), adapter, offline_fallback(workspace))
-    asr = configured_bias(asr, jargon_terms(ws.data / "jargon.txt" if ws else None), bias_config(ws), no_bias)
+    asr = configured_bias(asr, jargon_terms(ws.jargon if ws else None), bias_config(ws), no_bias)
     texts = run(asr, audios, batch_size)
     for path, text in zip(files, texts):
         click.echo(json.dumps({"audio": str(path), "text": text}, ensure_ascii=False) if as_json else text)

@@ -27,7 +27,7 @@ from rich.live import Live
 from rich.text import Text
 
 from vocabd.errors import VocabdError
-from vocabd.workspace import Workspace
+from vocabd.workspace import Workspace, phase_name
 
 PLAIN_EVERY_S = 30.0
 PHASE_LABELS = {"mini": "phase 1 mini", "full": "phase 2 full"}
@@ -87,8 +87,7 @@ def chain_stage_since(chain: dict[str, Any]) -> float | None:
 
 
 def _experiment(chain: dict[str, Any]) -> str:
-    name = chain.get("name") or "?"
-    return f"{name}_mini" if chain.get("phase") == "mini" else name
+    return phase_name(chain.get("name") or "?", "mini" if chain.get("phase") == "mini" else "full")
 
 
 def _training_status(ws: Workspace, chain: dict[str, Any]) -> Any:

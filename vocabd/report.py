@@ -16,7 +16,8 @@ from vocabd.clock import now_iso
 from vocabd.files import write_json, write_text
 from vocabd.jobs.state import read_json
 from vocabd.log import get_logger
-from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
+from vocabd.workspace import (MIXED_TRAIN, MY_VOICE_EVAL, MY_VOICE_TRAIN, SYNTHETIC_EVAL, SYNTHETIC_TRAIN,
+                              Workspace)
 
 log = get_logger(__name__)
 
@@ -44,10 +45,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def describe_data(ws: Workspace, phase: str) -> dict[str, Any]:
     """What the adapter was trained and measured on, including the synthesis backend and cloning."""
-    suffix = "_mini" if phase == "mini" else ""
-    synthetic = read_rows(ws.manifest(f"synthetic_train{suffix}"))
-    heldout = read_rows(ws.manifest("synthetic_eval"))
-    mixed = read_rows(ws.manifest(f"mixed_train{suffix}"))
+    synthetic = read_rows(ws.phase_manifest(SYNTHETIC_TRAIN, phase))
+    heldout = read_rows(ws.manifest(SYNTHETIC_EVAL))
+    mixed = read_rows(ws.phase_manifest(MIXED_TRAIN, phase))
     real_train, real_eval = len(read_rows(ws.manifest(MY_VOICE_TRAIN))), len(read_rows(ws.manifest(MY_VOICE_EVAL)))
     return {
         "real_train_clips": real_train,

@@ -12,10 +12,36 @@ from vocabd.errors import WorkspaceError
 
 ENV_VAR = "VOCABD_HOME"
 
-# Data files (DESIGN.md §3).
-MY_VOICE_TRAIN = "my_voice_train"
+# The data layout: every file name under data/, and the phase suffix, spelled out here only.
+MY_VOICE_TRAIN = "my_voice_train"  # manifests (data/<name>.jsonl): the user's recordings, split by content hash
 MY_VOICE_EVAL = "my_voice_eval"
-SAFETY_EVAL = "safety_eval"
+SAFETY_EVAL = "safety_eval"  # general speech the user added: never trained on
+SYNTHETIC_TRAIN = "synthetic_train"  # per phase: synthetic_train_mini.jsonl in phase 1
+SYNTHETIC_EVAL = "synthetic_eval"  # held-out sentences in held-out voices (primary set without recordings)
+MIXED_TRAIN = "mixed_train"  # per phase: what the trainer reads
+JARGON_FILE = "jargon.txt"  # the merged jargon list
+VOICE_REF, VOICE_REF_TEXT = "voice_ref.wav", "voice_ref.txt"  # the voice sample to clone and its transcript
+EVAL_CACHE = "eval_cache"  # cached base-model evaluations
+CHAIN_FILE, CHAIN_LOCK = "chain.json", ".chain.lock"  # the chain record (jobs/state.py) and its flock
+ACTIVE_FILE = "active.json"  # the promoted adapter and the base it needs
+INBOX_STATE, INBOX_LOCK = "inbox_state.json", ".inbox.lock"  # what the inbox took in (daemon/ledger.py)
+LONG_RECORDINGS, LONG_PIECES = "long_recordings.jsonl", "long_pieces.json"  # recordings over 30 s (longform/)
+CORRECTIONS = "corrections.jsonl"  # corrected transcripts (corrections/)
+KEPT_TRANSCRIPTS, PROPOSED_TERMS = "transcripts.jsonl", "proposed_terms.json"  # transcribe --keep, proposed jargon
+GENERAL_POOL = "general_pool.json"  # which general-speech pool the workspace uses (general/pool.py)
+DAEMON_LOCK = "daemon.lock"  # in the workspace root: held by the running daemon
+PHASES = ("mini", "full")
+
+
+def check_phase(phase: str) -> None:
+    if phase not in PHASES:
+        raise WorkspaceError(f"unknown phase {phase!r} (use one of: {', '.join(PHASES)})")
+
+
+def phase_name(name: str, phase: str) -> str:
+    """The one suffix rule: phase 1 ("mini") files and runs end in `_mini`, phase 2 ("full") ones do not."""
+    check_phase(phase)
+    return f"{name}_mini" if phase == "mini" else name
 
 
 def default_home() -> Path:
@@ -58,6 +84,22 @@ class Workspace:
     def manifest(self, name: str) -> Path:
         """`data/<name>.jsonl`, e.g. `ws.manifest(MY_VOICE_TRAIN)`."""
         return self.data / f"{name}.jsonl"
+
+    def phase_manifest(self, name: str, phase: str) -> Path:
+        """`data/<name>(_mini).jsonl`, e.g. `ws.phase_manifest(MIXED_TRAIN, "mini")`."""
+        return self.manifest(phase_name(name, phase))
+
+    @property
+    def jargon(self) -> Path:
+        return self.data / JARGON_FILE
+
+    @property
+    def voice_ref(self) -> Path:
+        return self.data / VOICE_REF
+
+    @property
+    def eval_cache(self) -> Path:
+        return self.data / EVAL_CACHE
 
     def run_dir(self, name: str) -> Path:
         return self.runs / name

@@ -13,9 +13,8 @@ from typing import Any
 from vocabd.corrections.store import find, read_proposed, update
 from vocabd.corrections.terms import add_proposed, known_terms, propose_terms, remove_proposed
 from vocabd.errors import VocabdError
-from vocabd.workspace import Workspace
+from vocabd.workspace import CORRECTIONS, Workspace
 
-CORRECTIONS_MANIFEST = "corrections.jsonl"
 
 
 def drop_pair(ws: Workspace, stem: str, audio: Path, text: str) -> Path:

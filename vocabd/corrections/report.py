@@ -9,11 +9,10 @@ from typing import Any
 from vocabd.corrections.store import read_kept
 from vocabd.files import write_text
 from vocabd.log import get_logger
-from vocabd.workspace import Workspace
+from vocabd.workspace import CORRECTIONS, Workspace
 
 log = get_logger("vocabd.corrections")
 
-MANIFEST = "corrections.jsonl"
 
 
 def corrections_manifest(ws: Workspace) -> Path | None:
@@ -21,7 +20,7 @@ def corrections_manifest(ws: Workspace) -> Path | None:
     rows = [r for r in read_kept(ws) if r.get("correction")]
     if not rows:
         return None
-    path = ws.data / MANIFEST
+    path = ws.data / CORRECTIONS
     write_text(path, "".join(json.dumps({"audio": r["audio"], "text": r["correction"], "id": r["id"],
                                          "duration": r["duration"], "source": "real"}, ensure_ascii=False) + "\n"
                                  for r in rows))

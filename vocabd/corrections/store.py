@@ -14,15 +14,13 @@ import numpy as np
 from vocabd.audio import SAMPLE_RATE, write_wav
 from vocabd.errors import VocabdError
 from vocabd.files import write_text
-from vocabd.workspace import Workspace
+from vocabd.workspace import KEPT_TRANSCRIPTS, PROPOSED_TERMS, Workspace
 
-INDEX = "transcripts.jsonl"
 FOLDER = "transcripts"
-PROPOSED = "proposed_terms.json"  # term -> {"from": [kept ids]}; see corrections/terms.py
 
 
 def index_path(ws: Workspace) -> Path:
-    return ws.data / INDEX
+    return ws.data / KEPT_TRANSCRIPTS
 
 
 def read_kept(ws: Workspace) -> list[dict[str, Any]]:
@@ -73,6 +71,6 @@ def update(ws: Workspace, kept_id: str, **fields: Any) -> dict[str, Any]:
 
 def read_proposed(ws: Workspace) -> dict[str, Any]:
     try:
-        return json.loads((ws.data / PROPOSED).read_text(encoding="utf-8"))
+        return json.loads((ws.data / PROPOSED_TERMS).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return {}

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from vocabd.corrections.store import PROPOSED, read_proposed
+from vocabd.corrections.store import read_proposed
 from vocabd.evaluation.metrics import normalize
 from vocabd.files import write_json
 from vocabd.longform.align import align
-from vocabd.workspace import Workspace
+from vocabd.workspace import PROPOSED_TERMS, Workspace
 
 _EDGES = re.compile(r"^[\"'(\[{,.;:!?]+|[\"')\]},.;:!?]+$")
 
@@ -54,20 +54,20 @@ def add_proposed(ws: Workspace, terms: list[str], kept_id: str) -> None:
         entry = proposed.setdefault(term, {"from": []})
         if kept_id not in entry["from"]:
             entry["from"].append(kept_id)
-    write_json(ws.data / PROPOSED, proposed)
+    write_json(ws.data / PROPOSED_TERMS, proposed)
 
 
 def remove_proposed(ws: Workspace, terms: list[str]) -> None:
     proposed = read_proposed(ws)
     for term in terms:
         proposed.pop(term, None)
-    write_json(ws.data / PROPOSED, proposed)
+    write_json(ws.data / PROPOSED_TERMS, proposed)
 
 
 def known_terms(ws: Workspace) -> set[str]:
     from vocabd.jargon import parse_jargon
 
-    path = ws.data / "jargon.txt"
+    path = ws.jargon
     try:
         return {t.written for t in parse_jargon(path)} if path.is_file() else set()
     except Exception:  # noqa: BLE001 - a broken list only means nothing is filtered out

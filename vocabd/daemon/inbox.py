@@ -38,21 +38,19 @@ from vocabd.errors import AudioError
 from vocabd.files import narrow_mode, open_append, open_regular, real_folder, write_bytes, write_text
 from vocabd.jargon import JargonError, Term, parse_jargon, parse_jargon_text
 from vocabd.log import get_logger
-from vocabd.longform.pending import LONG_MANIFEST, MAX_LONG_SECONDS, store_long_recording
+from vocabd.longform.pending import MAX_LONG_SECONDS, store_long_recording
 from vocabd.manifest import MAX_SECONDS, MIN_SECONDS
 from vocabd.split import split_for_text
-from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
+from vocabd.workspace import (INBOX_LOCK, JARGON_FILE, LONG_RECORDINGS, MY_VOICE_EVAL, MY_VOICE_TRAIN, VOICE_REF,
+                              VOICE_REF_TEXT, Workspace)
 
 log = get_logger("vocabd.inbox")
 
 DONE, REJECTED = "done", "rejected"
 TRANSCRIPT_SUFFIX = ".txt"
 REASON_SUFFIX = ".reason.txt"
-JARGON_FILE = "jargon.txt"
-VOICE_REF, VOICE_REF_TEXT = "voice_ref.wav", "voice_ref.txt"
 RECORDINGS = "recordings"
 KEPT_ID = re.compile(r"t\d{3,}-[0-9a-f]{6}")  # vocabd.corrections.store names kept transcripts so
-INBOX_LOCK = ".inbox.lock"
 VOICE_STEMS = ("voice", "voice_ref", "voice-ref", "voice_sample", "voice-sample")
 VOICE_RATE = 24_000  # the cloning backend's rate (DESIGN.md §6)
 VOICE_MIN_S, VOICE_MAX_S = 2.0, 30.0
@@ -355,7 +353,7 @@ def _ingest_recording(ws: Workspace, drop: Drop, undo: Undo) -> str:
     if len(samples) / SAMPLE_RATE > MAX_SECONDS:  # split into pieces by the chain (vocabd/longform/)
         message = store_long_recording(ws, samples, text, shown(audio_path.name), shown(group_key(audio_path)), digest,
                                        audio_mode & text_mode)
-        ledger.record(ws, "recording", digest, names(drop.files), f"data/{LONG_MANIFEST}", split="long")
+        ledger.record(ws, "recording", digest, names(drop.files), f"data/{LONG_RECORDINGS}", split="long")
         return message
     split = split_for_text(text)  # the one place the train / held-out side is chosen
     stored = ws.data / RECORDINGS / f"{digest[:16]}.wav"

@@ -10,14 +10,13 @@ from typing import Any
 
 from vocabd.clock import now_iso
 from vocabd.files import write_json
-from vocabd.workspace import Workspace
+from vocabd.workspace import INBOX_STATE, Workspace
 
-STATE_FILE = "inbox_state.json"
 _lock = threading.Lock()
 
 
 def state_path(ws: Workspace) -> Path:
-    return ws.data / STATE_FILE
+    return ws.data / INBOX_STATE
 
 
 def read_state(ws: Workspace) -> dict[str, Any]:

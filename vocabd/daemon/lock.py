@@ -17,9 +17,8 @@ from typing import Any
 
 from vocabd.clock import now_iso
 from vocabd.errors import VocabdError
-from vocabd.workspace import Workspace
+from vocabd.workspace import DAEMON_LOCK, Workspace
 
-LOCK_FILE = "daemon.lock"
 
 
 DAEMON = "daemon"
@@ -39,7 +38,7 @@ class DaemonRunning(VocabdError):
 
 
 def lock_path(ws: Workspace) -> Path:
-    return ws.root / LOCK_FILE
+    return ws.root / DAEMON_LOCK
 
 
 class DaemonLock:

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from vocabd.daemon import ledger
-from vocabd.daemon.inbox import JARGON_FILE, VOICE_REF
 from vocabd.jobs import state
-from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
+from vocabd.workspace import JARGON_FILE, MY_VOICE_EVAL, MY_VOICE_TRAIN, VOICE_REF, Workspace
 
 
 def material_files(ws: Workspace) -> list[Path]:

@@ -19,11 +19,10 @@ from vocabd.errors import VocabdError
 from vocabd.files import write_json
 from vocabd.jobs.evaluate import has_rows
 from vocabd.log import get_logger
-from vocabd.workspace import SAFETY_EVAL, Workspace
+from vocabd.workspace import GENERAL_POOL, SAFETY_EVAL, Workspace
 
 log = get_logger(__name__)
 
-POOL_RECORD = "general_pool.json"
 CHOICES = GENERAL_POOLS
 POOL_FILE = "pool.json"
 
@@ -58,7 +57,7 @@ def ensure_pool(ws: Workspace, progress: bool = True) -> dict[str, Any] | None:
 
 def read_pool(ws: Workspace) -> dict[str, Any] | None:
     """What `ensure_pool` chose for this workspace (None: no default pool in use)."""
-    path = ws.data / POOL_RECORD
+    path = ws.data / GENERAL_POOL
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -79,7 +78,7 @@ def status_line(ws: Workspace) -> str | None:
     """One line for `vocabd status`: which general speech protects and measures the adapters."""
     own_safety = has_rows(ws.manifest(SAFETY_EVAL))
     pool = read_pool(ws)
-    if pool is None and not (ws.data / POOL_RECORD).exists() and not own_safety:
+    if pool is None and not (ws.data / GENERAL_POOL).exists() and not own_safety:
         return None  # no chain has chosen yet
     parts = []
     replay = ws.config.train.replay or (pool and "replay" in pool["used_for"] and
@@ -121,7 +120,7 @@ def _still_valid(ws: Workspace, choice: str, used_for: list[str]) -> dict[str, A
 
 
 def _record(ws: Workspace, pool: dict[str, Any] | None, why: str) -> dict[str, Any] | None:
-    write_json(ws.data / POOL_RECORD, {"pool": pool, "why_none": why or None})
+    write_json(ws.data / GENERAL_POOL, {"pool": pool, "why_none": why or None})
     if pool is None:
         log.info("general_pool_none", reason=why)
     else:

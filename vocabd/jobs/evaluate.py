@@ -13,11 +13,10 @@ from typing import Any
 from vocabd.errors import VocabdError
 from vocabd.jobs.state import read_json, write_json
 from vocabd.log import get_logger
-from vocabd.workspace import MY_VOICE_EVAL, SAFETY_EVAL, Workspace
+from vocabd.workspace import MY_VOICE_EVAL, SAFETY_EVAL, SYNTHETIC_EVAL, Workspace
 
 log = get_logger(__name__)
 
-SYNTHETIC_EVAL = "synthetic_eval"
 EVAL_TIMEOUT_S = 3 * 3600
 
 
@@ -52,7 +51,7 @@ def safety_set(ws: Workspace) -> tuple[Path, str] | None:
 
 
 def jargon_file(ws: Workspace) -> Path | None:
-    path = ws.data / "jargon.txt"
+    path = ws.jargon
     return path if path.is_file() else None
 
 
@@ -81,7 +80,7 @@ def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None) -> dict[s
     log.info("evaluating", manifest=str(manifest), adapter=str(adapter or "base"))
     try:
         return run_worker("vocabd.workers.evaluate", request.to_dict(), cwd=ws.root, timeout=EVAL_TIMEOUT_S,
-                          env={"VOCABD_HOME": str(ws.root)}, log_file=ws.data / "eval_cache" / "worker.log")
+                          env={"VOCABD_HOME": str(ws.root)}, log_file=ws.eval_cache / "worker.log")
     except WorkerKilled as e:
         raise EvaluationCrashed(f"evaluation of {manifest}: {e}") from e
     except WorkerFailed as e:
@@ -95,7 +94,7 @@ def _cache_file(ws: Workspace, manifest: Path) -> Path:
     digest.update(manifest.read_bytes())
     if (jargon := jargon_file(ws)) is not None:
         digest.update(jargon.read_bytes())
-    return ws.data / "eval_cache" / f"base-{manifest.stem}-{digest.hexdigest()[:16]}.json"
+    return ws.eval_cache / f"base-{manifest.stem}-{digest.hexdigest()[:16]}.json"
 
 
 def evaluate_run(ws: Workspace, experiment: str) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vocabd.errors import VocabdError
-from vocabd.jobs.synthesize import check_phase, synthetic_manifest
+from vocabd.jobs.synthesize import synthetic_manifest
 from vocabd.log import get_logger
 from vocabd.manifest import Clip, Problem, read_manifest, write_manifest
-from vocabd.workspace import MY_VOICE_TRAIN, Workspace
+from vocabd.workspace import MIXED_TRAIN, MY_VOICE_TRAIN, Workspace, check_phase
 
 MAX_REPEAT = 8  # a clip appears at most this many times; beyond that the ratio gives way
 
@@ -63,11 +63,6 @@ class MixResult:
                 "sources": {k: v.to_dict() for k, v in self.sources.items()}, "problems": self.problems}
 
 
-def mixed_manifest(ws: Workspace, phase: str) -> Path:
-    check_phase(phase)
-    return ws.manifest("mixed_train_mini" if phase == "mini" else "mixed_train")
-
-
 def mix(ws: Workspace, phase: str, replay: Path | None = None, replay_ratio: float = 0.0) -> MixResult:
     """Combine the phase's synthetic clips with `data/my_voice_train.jsonl` (and optional replay)."""
     check_phase(phase)
@@ -91,7 +86,7 @@ def mix(ws: Workspace, phase: str, replay: Path | None = None, replay_ratio: flo
         rows["replay"] = upsample(pool, min(wanted, len(pool) * MAX_REPEAT), rng)
     mixed = [clip for group in rows.values() for clip in group]
     rng.shuffle(mixed)
-    manifest = mixed_manifest(ws, phase)
+    manifest = ws.phase_manifest(MIXED_TRAIN, phase)
     write_manifest(manifest, mixed)
     result = MixResult(manifest=manifest, sources={}, synthetic_ratio=ratio,
                        achieved_ratio=_share(len(rows["synthetic"]), len(rows["real"])),

@@ -20,12 +20,11 @@ from vocabd.errors import VocabdError
 from vocabd.jobs import state
 from vocabd.jobs.failure import write_failed
 from vocabd.log import get_logger
-from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
+from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, PHASES, Workspace, phase_name
 
 log = get_logger(__name__)
 
 STAGES = ("synthesize", "mix", "train", "poll", "evaluate")
-PHASES = ("mini", "full")
 
 
 class TransientError(VocabdError):
@@ -48,10 +47,6 @@ class StageOutcome:
     delay: float = 0.0  # seconds before next (poll re-schedules itself with a delay)
 
 
-def experiment_name(name: str, phase: str) -> str:
-    return f"{name}_mini" if phase == "mini" else name
-
-
 # starting ----------------------------------------------------------------------------------------
 
 def start_chain(ws: Workspace) -> tuple[str, str, str]:
@@ -71,12 +66,12 @@ def start_chain(ws: Workspace) -> tuple[str, str, str]:
 
 
 def snapshot_material(ws: Workspace) -> state.Material:
-    jargon = ws.data / "jargon.txt"
+    jargon = ws.jargon
     return state.Material(
         jargon=jargon.is_file() and jargon.stat().st_size > 0,
         my_voice_train=_count_rows(ws.manifest(MY_VOICE_TRAIN)),
         my_voice_eval=_count_rows(ws.manifest(MY_VOICE_EVAL)),
-        voice_ref=(ws.data / "voice_ref.wav").is_file(),
+        voice_ref=ws.voice_ref.is_file(),
     )
 
 
@@ -89,7 +84,7 @@ def _count_rows(path: Path) -> int:
 def _new_name(ws: Workspace, old: state.Chain | None) -> str:
     base = "adapt-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     name, n = base, 1
-    while (old and old.name == name) or ws.run_dir(name).exists() or ws.run_dir(f"{name}_mini").exists():
+    while (old and old.name == name) or ws.run_dir(name).exists() or ws.run_dir(phase_name(name, "mini")).exists():
         n += 1
         name = f"{base}-{n}"
     return name
@@ -102,7 +97,7 @@ def _supersede(ws: Workspace, old: state.Chain) -> None:
 
     state.update(ws, old.name, state="superseded")
     pid = old.train_pid
-    run_dir = ws.run_dir(experiment_name(old.name, old.phase))
+    run_dir = ws.run_dir(phase_name(old.name, old.phase))
     if pid and old.stage in ("train", "poll"):
         if is_trainer(run_dir, pid):
             os.kill(pid, signal.SIGTERM)
@@ -166,7 +161,7 @@ def _log_for(stage: str) -> Callable[..., Any]:
 def record_failure(ws: Workspace, name: str, phase: str, stage: str, error: BaseException) -> Path:
     """Write FAILED.md into the phase's run folder and name it in the record (the driver marks the chain
     failed: nothing runs after)."""
-    experiment = experiment_name(name, phase)
+    experiment = phase_name(name, phase)
     path = write_failed(ws, experiment, phase, stage, error)
     state.update(ws, name, failed=str(path), error=str(error))
     log.error("stage_failed", name=name, phase=phase, stage=stage, error=str(error), failed_file=str(path))
@@ -210,7 +205,7 @@ def stage_train(ws: Workspace, name: str, phase: str) -> StageOutcome:
     from vocabd.training.status import RunBusyError
 
     try:
-        pid = launch_training(ws, experiment_name(name, phase), phase)
+        pid = launch_training(ws, phase_name(name, phase), phase)
     except RunBusyError as e:  # a previous process of this run is still letting go of its lock
         raise TransientError(str(e)) from e
     state.update(ws, name, train_pid=pid)
@@ -222,7 +217,7 @@ def stage_poll(ws: Workspace, name: str, phase: str) -> StageOutcome:
 
     chain = state.current(ws)
     resumes = dict(chain.resumes) if chain else {}
-    result = poll_training(ws, experiment_name(name, phase), phase, resumes.get(phase, 0))
+    result = poll_training(ws, phase_name(name, phase), phase, resumes.get(phase, 0))
     changes: dict[str, Any] = {"progress": state.Progress(result.step, result.max_steps, result.eta_seconds)}
     if result.resumed:  # the relaunched trainer's pid is the one a supersede may stop
         changes.update(resumes={**resumes, phase: resumes.get(phase, 0) + 1}, train_pid=result.pid)
@@ -237,7 +232,7 @@ def stage_evaluate(ws: Workspace, name: str, phase: str) -> StageOutcome:
     from vocabd.jobs.gate import decide_from_results
     from vocabd.report import build_report, print_table, write_report
 
-    experiment = experiment_name(name, phase)
+    experiment = phase_name(name, phase)
     state.update(ws, name, evaluate_started=time.time())
     try:
         results = evaluate_run(ws, experiment)
@@ -318,7 +313,7 @@ def chain_state(ws: Workspace) -> dict[str, Any]:
     live = chain is not None and chain.live
     progress = _progress(ws, chain) if live else (chain.progress if chain else None)
     return {
-        **data, "experiment": experiment_name(chain.name, chain.phase) if chain else None,
+        **data, "experiment": phase_name(chain.name, chain.phase) if chain else None,
         "progress": asdict(progress) if progress else None,
         "active": state.read_active(ws), "last_report": _last_report(ws), "general": _general_line(ws),
         "resume": [chain.name, chain.phase, chain.stage] if live else None,
@@ -337,7 +332,7 @@ def _progress(ws: Workspace, chain: state.Chain) -> state.Progress | None:
     from vocabd.training.status import read_status
 
     try:
-        status = read_status(ws.run_dir(experiment_name(chain.name, chain.phase)), ws.config.train.stall_seconds)
+        status = read_status(ws.run_dir(phase_name(chain.name, chain.phase)), ws.config.train.stall_seconds)
     except VocabdError:
         return chain.progress
     return state.Progress(status.step, status.max_steps, status.eta_seconds, status.state)

@@ -24,11 +24,8 @@ from typing import Any, Iterator, TypeVar, get_type_hints
 from vocabd.clock import now_iso
 from vocabd.errors import VocabdError
 from vocabd.files import write_json
-from vocabd.workspace import Workspace
+from vocabd.workspace import ACTIVE_FILE, CHAIN_FILE, CHAIN_LOCK, Workspace
 
-CHAIN_FILE = "chain.json"
-LOCK_FILE = ".chain.lock"
-ACTIVE_FILE = "active.json"
 LIVE_STATES = ("queued", "running", "interrupted")  # the chain still has this stage to run
 STATES = (*LIVE_STATES, "done", "failed", "superseded")
 MAX_ATTEMPTS = 3  # runs of one stage that hit a transient error before the chain gives up
@@ -320,7 +317,7 @@ def is_live(ws: Workspace) -> bool:
 def _locked(ws: Workspace) -> Iterator[None]:
     ws.data.mkdir(parents=True, exist_ok=True)
     with _thread_lock:
-        fd = os.open(ws.data / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = os.open(ws.data / CHAIN_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

@@ -25,11 +25,8 @@ from vocabd.manifest import MAX_SECONDS, MIN_SECONDS, Clip, read_manifest, write
 from vocabd.sentences import Sentence, generate_sentences
 from vocabd.tts import (SynthesisError, Synthesizer, Voice, build_backend, expected_backend, select_backend,
                         unavailable_reason)
-from vocabd.workspace import MY_VOICE_TRAIN, Workspace
+from vocabd.workspace import MY_VOICE_TRAIN, SYNTHETIC_EVAL, SYNTHETIC_TRAIN, Workspace, check_phase
 
-PHASES = ("mini", "full")
-JARGON_FILE = "jargon.txt"
-VOICE_REF = "voice_ref.wav"
 SYNTHETIC_DIR = "synthetic"
 HELDOUT_SEED_OFFSET = 1_000_003  # held-out sentences use their own random stream
 
@@ -74,17 +71,11 @@ class SynthesisResult:
 
 
 def synthetic_manifest(ws: Workspace, phase: str) -> Path:
-    check_phase(phase)
-    return ws.manifest("synthetic_train_mini" if phase == "mini" else "synthetic_train")
-
-
-def check_phase(phase: str) -> None:
-    if phase not in PHASES:
-        raise VocabdError(f"unknown phase {phase!r} (use one of: {', '.join(PHASES)})")
+    return ws.phase_manifest(SYNTHETIC_TRAIN, phase)
 
 
 def voice_ref_path(ws: Workspace) -> Path | None:
-    path = ws.data / VOICE_REF
+    path = ws.voice_ref
     return path if path.is_file() else None
 
 
@@ -122,10 +113,10 @@ def synthesize_heldout(ws: Workspace, count: int, progress: bool = True) -> Path
     if unavailable_reason(name) is not None:
         name = "espeak"  # piper missing: espeak's held-out voices are disjoint from its training voices
     backend = build_backend(name, ws.config, heldout=True)
-    seen = _manifest_texts(ws.manifest("synthetic_train")) | _manifest_texts(ws.manifest("synthetic_train_mini"))
+    seen = set().union(*(_manifest_texts(synthetic_manifest(ws, phase)) for phase in ("mini", "full")))
     sentences = generate_sentences(terms, count, seed=ws.config.synthesis.seed + HELDOUT_SEED_OFFSET,
                                    heldout=True, exclude=seen)
-    result = render_sentences(ws, sentences, backend, ws.manifest("synthetic_eval"), progress=progress)
+    result = render_sentences(ws, sentences, backend, ws.manifest(SYNTHETIC_EVAL), progress=progress)
     _store_summary(result)
     return result.manifest
 
@@ -275,7 +266,7 @@ def _store_summary(result: SynthesisResult) -> None:
 
 def workspace_terms(ws: Workspace) -> list[Term]:
     """The workspace's merged jargon list (`data/jargon.txt`, kept by the daemon)."""
-    path = ws.data / JARGON_FILE
+    path = ws.jargon
     if not path.is_file():
         raise VocabdError(f"{path}: no jargon list yet; drop a .txt list of terms into {ws.inbox}, "
                           "then `vocabd ingest` (a running daemon takes it in by itself)")

@@ -7,17 +7,13 @@ from pathlib import Path
 from vocabd.config import PhaseConfig
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
-from vocabd.workspace import Workspace
+from vocabd.workspace import MIXED_TRAIN, Workspace
 
 log = get_logger(__name__)
 
 
 def phase_config(ws: Workspace, phase: str) -> PhaseConfig:
     return ws.config.mini if phase == "mini" else ws.config.full
-
-
-def mixed_manifest(ws: Workspace, phase: str) -> Path:
-    return ws.manifest("mixed_train_mini" if phase == "mini" else "mixed_train")
 
 
 def launch_training(ws: Workspace, experiment: str, phase: str) -> int:
@@ -42,7 +38,7 @@ def launch_training(ws: Workspace, experiment: str, phase: str) -> int:
     if folder.config_file.is_file():
         prepare_resume(folder, steps.max_steps)
     else:
-        manifest = mixed_manifest(ws, phase)
+        manifest = ws.phase_manifest(MIXED_TRAIN, phase)
         if not manifest.is_file():
             raise VocabdError(f"{manifest}: training manifest missing (the mix stage did not write it)")
         overrides = {"max_steps": steps.max_steps, "eval_interval": steps.eval_interval}

@@ -20,12 +20,10 @@ from vocabd.child import child_env, python_command
 from vocabd.errors import VocabdError
 from vocabd.files import open_append
 from vocabd.log import get_logger
-from vocabd.workspace import Workspace
+from vocabd.workspace import LONG_PIECES, LONG_RECORDINGS, Workspace
 
 log = get_logger("vocabd.longform")
 
-LONG_MANIFEST = "long_recordings.jsonl"
-RESULTS = "long_pieces.json"
 LONG_FOLDER = "recordings/long"
 MAX_LONG_SECONDS = 300.0  # longer recordings are still refused at ingest
 SPLIT_TIMEOUT_S = 1800
@@ -48,9 +46,9 @@ def store_long_recording(ws: Workspace, samples: np.ndarray, text: str, origin: 
     stored = ws.data / LONG_FOLDER / f"{digest[:16]}.wav"
     write_wav(stored, samples, SAMPLE_RATE, mode=mode)
     seconds = round(len(samples) / SAMPLE_RATE, 3)
-    append_row(ws.data / LONG_MANIFEST, {"audio": f"{LONG_FOLDER}/{stored.name}", "text": text, "duration": seconds,
+    append_row(ws.data / LONG_RECORDINGS, {"audio": f"{LONG_FOLDER}/{stored.name}", "text": text, "duration": seconds,
                                          "id": f"{key}-{digest[:8]}", "origin": origin, "sha256": digest}, mode)
-    return f"long recording ({seconds:.1f} s) -> {LONG_MANIFEST}: split into pieces under 30 s at the next chain"
+    return f"long recording ({seconds:.1f} s) -> {LONG_RECORDINGS}: split into pieces under 30 s at the next chain"
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -67,14 +65,14 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def read_results(ws: Workspace) -> dict[str, Any]:
     try:
-        return json.loads((ws.data / RESULTS).read_text(encoding="utf-8"))
+        return json.loads((ws.data / LONG_PIECES).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return {}
 
 
 def pending(ws: Workspace) -> list[dict[str, Any]]:
     done = read_results(ws)
-    return [row for row in read_rows(ws.data / LONG_MANIFEST) if row.get("sha256") not in done]
+    return [row for row in read_rows(ws.data / LONG_RECORDINGS) if row.get("sha256") not in done]
 
 
 def split_pending(ws: Workspace) -> dict[str, Any] | None:
@@ -105,5 +103,5 @@ def require_workspace_file(ws: Workspace, relative: str) -> Path:
     """A path from a workspace manifest that must stay inside data/ (no symlink out)."""
     path = (ws.data / relative).resolve()
     if not path.is_relative_to(ws.data.resolve()):
-        raise VocabdError(f"{ws.data / LONG_MANIFEST}: {relative!r} leaves the workspace's data/ folder")
+        raise VocabdError(f"{ws.data / LONG_RECORDINGS}: {relative!r} leaves the workspace's data/ folder")
     return path

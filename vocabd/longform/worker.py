@@ -19,10 +19,10 @@ from vocabd.audio import SAMPLE_RATE, load_audio, write_wav
 from vocabd.files import write_json
 from vocabd.log import configure_logging, get_logger
 from vocabd.longform.align import PieceText, share_transcript
-from vocabd.longform.pending import RESULTS, append_row, pending, read_results, require_workspace_file
+from vocabd.longform.pending import append_row, pending, read_results, require_workspace_file
 from vocabd.longform.silence import cut_points
 from vocabd.split import split_for_text
-from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace, open_workspace
+from vocabd.workspace import LONG_PIECES, MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace, open_workspace
 
 log = get_logger("vocabd.longform")
 
@@ -90,7 +90,7 @@ def split_workspace(ws: Workspace) -> dict[str, Any]:
             outcome = {"origin": row.get("origin"), "kept": [], "left_out": [],
                        "error": f"{type(e).__name__}: {e}"}
         results[row["sha256"]] = outcome
-        write_json(ws.data / RESULTS, results)
+        write_json(ws.data / LONG_PIECES, results)
         log.info("long_recording_split", origin=row.get("origin"), kept=len(outcome["kept"]),
                  left_out=len(outcome["left_out"]), reasons=[p["reason"] for p in outcome["left_out"]])
     return results

@@ -81,12 +81,12 @@ class ModelWorker:
         """Decoding biased toward the jargon list, as `vocabd transcribe` does ([bias] in vocabd.toml)."""
         from vocabd.asr.biasing import configured_bias, jargon_terms
 
-        jargon = self.ws.data / "jargon.txt"
+        jargon = self.ws.jargon
         return configured_bias(asr, jargon_terms(jargon if jargon.is_file() else None), self.ws.config.bias)
 
     def _stamps(self) -> tuple:
         try:
-            jargon = (self.ws.data / "jargon.txt").stat().st_mtime_ns
+            jargon = self.ws.jargon.stat().st_mtime_ns
         except FileNotFoundError:
             jargon = None
         return active_stamp(self.ws), jargon
