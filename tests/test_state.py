@@ -361,3 +361,30 @@ def test_the_chain_record_is_changed_in_turn_across_processes(ws):
     procs = [subprocess.Popen([sys.executable, "-c", code, str(ws.root)]) for _ in range(3)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     assert state.read_record(ws).considered_seq == 120  # no change lost
+
+
+def test_one_json_reader_one_policy_for_a_torn_file(tmp_path):
+    """Absent is None; torn, unreadable or not an object is an error naming the file, wherever it is read."""
+    from vocabd.daemon.ledger import read_state
+    from vocabd.errors import VocabdError, WorkspaceError
+    from vocabd.files import CorruptFile, read_json
+    from vocabd.training.run_folder import RunFolder
+    from vocabd.training.status import load_status
+    from vocabd.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    assert read_json(tmp_path / "absent.json") is None and load_status(ws.run_dir("r")) is None
+    (ws.run_dir("r") / "best").mkdir(parents=True)
+    for torn in (ws.run_dir("r") / "status.json", ws.run_dir("r") / "best" / "best.json", ws.data / "inbox_state.json"):
+        torn.write_text('{"state": "runn')
+    for text in ('{"state": "runn', "[1, 2]", "\xff"):
+        (tmp_path / "x.json").write_bytes(text.encode("latin-1"))
+        with pytest.raises(CorruptFile, match="x.json"):
+            read_json(tmp_path / "x.json")
+    with pytest.raises(CorruptFile, match="status.json is unreadable"):
+        load_status(ws.run_dir("r"))
+    with pytest.raises(CorruptFile, match="best.json is unreadable"):
+        RunFolder(ws.run_dir("r")).best_info()
+    with pytest.raises(WorkspaceError, match="inbox_state.json is unreadable .*vocabd doctor"):
+        read_state(ws)
+    assert issubclass(CorruptFile, VocabdError)

@@ -1,4 +1,4 @@
-"""Workspace settings: plain dataclasses, read from `vocabd.toml`, defaults from the plan."""
+"""Workspace settings: plain dataclasses, read from `vocabd.toml`, each with its default and allowed values."""
 
 from __future__ import annotations
 

@@ -56,6 +56,25 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+class CorruptFile(VocabdError):
+    """A JSON file that is torn, unreadable or not an object: reported, never read as absent or empty."""
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The one reader of vocabd's JSON files: None when the file is absent; CorruptFile (naming the file)
+    when it is torn, unreadable or not a JSON object. A caller that can make the file again (a cache)
+    catches CorruptFile and says so; state is never guessed."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CorruptFile(f"{path} is unreadable ({e})") from None
+    if not isinstance(data, dict):
+        raise CorruptFile(f"{path} holds a {type(data).__name__}, not an object")
+    return data
+
+
 def open_append(path: Path, mode: int | None = None) -> BinaryIO:
     """Open for appending, refusing a link at `path`; a new file gets `mode` (else umask defaults)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,7 @@ from typing import Any
 
 from vocabd.asr.identity import ModelIdentity, read_identity
 from vocabd.clock import now_iso
-from vocabd.files import write_json, write_text
-from vocabd.jobs.state import read_json
+from vocabd.files import read_json, write_json, write_text
 from vocabd.log import get_logger
 from vocabd.workspace import (MIXED_TRAIN, MY_VOICE_EVAL, MY_VOICE_TRAIN, SYNTHETIC_EVAL, SYNTHETIC_TRAIN,
                               Workspace)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vocabd.errors import VocabdError
-from vocabd.files import write_json
+from vocabd.files import read_json, write_json
 
 IDENTITY_FILE = "base_model.json"  # in every adapter folder: the base it was trained on
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -105,15 +105,8 @@ def write_identity(folder: Path, identity: ModelIdentity) -> None:
 def read_identity(folder: Path) -> ModelIdentity | None:
     """The base an adapter folder records; None for an adapter written before vocabd recorded it."""
     path = Path(folder) / IDENTITY_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        raise VocabdError(f"{path}: unreadable base-model record ({e})") from e
-    if not isinstance(data, dict):
-        raise VocabdError(f"{path}: not a base-model record")
-    return ModelIdentity.from_dict(data, path)
+    data = read_json(path)
+    return None if data is None else ModelIdentity.from_dict(data, path)
 
 
 def check_adapter_base(adapter: Path, loaded: ModelIdentity) -> None:

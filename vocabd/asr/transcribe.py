@@ -11,7 +11,7 @@ from vocabd.asr.labels import DECODER_START_ID
 from vocabd.asr.model import Asr
 from vocabd.audio import SAMPLE_RATE
 
-TOKENS_PER_SECOND = 6.5  # longer generation loops hallucinate (DESIGN.md §5)
+TOKENS_PER_SECOND = 6.5  # longer generation loops hallucinate
 
 
 def max_new_tokens(seconds: float) -> int:

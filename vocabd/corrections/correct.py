@@ -13,7 +13,7 @@ from typing import Any
 from vocabd.corrections.store import find, read_proposed, update
 from vocabd.corrections.terms import add_proposed, known_terms, propose_terms, remove_proposed
 from vocabd.errors import VocabdError
-from vocabd.workspace import CORRECTIONS, Workspace
+from vocabd.workspace import Workspace
 
 
 

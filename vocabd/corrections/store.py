@@ -13,7 +13,7 @@ import numpy as np
 
 from vocabd.audio import SAMPLE_RATE, write_wav
 from vocabd.errors import VocabdError
-from vocabd.files import write_text
+from vocabd.files import read_json, write_text
 from vocabd.workspace import KEPT_TRANSCRIPTS, PROPOSED_TERMS, Workspace
 
 FOLDER = "transcripts"
@@ -70,7 +70,4 @@ def update(ws: Workspace, kept_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def read_proposed(ws: Workspace) -> dict[str, Any]:
-    try:
-        return json.loads((ws.data / PROPOSED_TERMS).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return {}
+    return read_json(ws.data / PROPOSED_TERMS) or {}

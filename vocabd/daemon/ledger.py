@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from vocabd.clock import now_iso
-from vocabd.files import write_json
+from vocabd.files import CorruptFile, read_json, write_json
 from vocabd.workspace import INBOX_STATE, Workspace
 
 _lock = threading.Lock()
@@ -22,13 +21,13 @@ def state_path(ws: Workspace) -> Path:
 def read_state(ws: Workspace) -> dict[str, Any]:
     """{"seq": n, "items": [{seq, kind, hash, files, dest, ingested}]}; an absent file is an empty ledger."""
     try:
-        state = json.loads(state_path(ws).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {"seq": 0, "items": []}
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        state = read_json(state_path(ws))
+    except CorruptFile as e:
         from vocabd.errors import WorkspaceError
 
-        raise WorkspaceError(f"{state_path(ws)}: unreadable inbox ledger ({e}); run `vocabd doctor`") from e
+        raise WorkspaceError(f"{e}: an unreadable inbox ledger; run `vocabd doctor`") from None
+    if state is None:
+        return {"seq": 0, "items": []}
     if not _is_ledger(state):
         from vocabd.errors import WorkspaceError
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from vocabd.config import GENERAL_POOLS
 from vocabd.errors import VocabdError
-from vocabd.files import write_json
+from vocabd.files import read_json, write_json
 from vocabd.jobs.evaluate import has_rows
 from vocabd.log import get_logger
 from vocabd.workspace import GENERAL_POOL, SAFETY_EVAL, Workspace
@@ -57,12 +57,8 @@ def ensure_pool(ws: Workspace, progress: bool = True) -> dict[str, Any] | None:
 
 def read_pool(ws: Workspace) -> dict[str, Any] | None:
     """What `ensure_pool` chose for this workspace (None: no default pool in use)."""
-    path = ws.data / GENERAL_POOL
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return record.get("pool") if isinstance(record, dict) else None
+    record = read_json(ws.data / GENERAL_POOL)
+    return record.get("pool") if record else None
 
 
 def pool_manifest(ws: Workspace, part: str) -> Path | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vocabd.errors import VocabdError
-from vocabd.jobs.state import read_json, write_json
+from vocabd.files import CorruptFile, read_json, write_json
 from vocabd.log import get_logger
 from vocabd.workspace import MY_VOICE_EVAL, SAFETY_EVAL, SYNTHETIC_EVAL, Workspace
 
@@ -58,13 +58,22 @@ def jargon_file(ws: Workspace) -> Path | None:
 def evaluate_model(ws: Workspace, manifest: Path, adapter: Path | None = None) -> dict[str, Any]:
     """One EvalResult dict; the base model's (adapter None) comes from the cache when unchanged."""
     cache = _cache_file(ws, manifest) if adapter is None else None
-    if cache is not None and (cached := read_json(cache)) is not None:
+    if cache is not None and (cached := _cached(cache)) is not None:
         log.info("base_eval_cached", manifest=str(manifest))
         return cached
     result = _run_evaluate(ws, manifest, adapter)
     if cache is not None:
         write_json(cache, result)
     return result
+
+
+def _cached(cache: Path) -> dict[str, Any] | None:
+    """A cached base evaluation; a torn one is said and made again."""
+    try:
+        return read_json(cache)
+    except CorruptFile as e:
+        log.warning("eval_cache_unreadable", error=str(e))
+        return None
 
 
 def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None) -> dict[str, Any]:

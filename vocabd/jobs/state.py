@@ -11,7 +11,6 @@ another process and a foreground run take turns. A torn or wrong-shaped file is 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import threading
 import time
@@ -22,8 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator, TypeVar, get_type_hints
 
 from vocabd.clock import now_iso
-from vocabd.errors import VocabdError
-from vocabd.files import write_json
+from vocabd.files import CorruptFile, read_json, write_json
 from vocabd.workspace import ACTIVE_FILE, CHAIN_FILE, CHAIN_LOCK, Workspace
 
 LIVE_STATES = ("queued", "running", "interrupted")  # the chain still has this stage to run
@@ -35,7 +33,7 @@ _thread_lock = threading.RLock()
 T = TypeVar("T")
 
 
-class StateCorrupt(VocabdError):
+class StateCorrupt(CorruptFile):
     """A state file that is torn or not of the expected shape."""
 
 
@@ -269,25 +267,12 @@ def active_path(ws: Workspace) -> Path:
     return ws.data / ACTIVE_FILE
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A cache or report file: None when absent or unreadable (it is made again)."""
-    try:
-        return read_object(path)
-    except StateCorrupt:
-        return None
-
-
 def read_object(path: Path) -> dict[str, Any] | None:
-    """A state file's JSON object; None when absent; StateCorrupt when torn or not an object."""
+    """A state file's JSON object (vocabd.files.read_json); StateCorrupt, with what to do, when torn."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise StateCorrupt(f"{path} is unreadable ({e}): {repair_hint(path)}") from None
-    if not isinstance(data, dict):
-        raise StateCorrupt(f"{path} holds a {type(data).__name__}, not an object: {repair_hint(path)}")
-    return data
+        return read_json(path)
+    except CorruptFile as e:
+        raise StateCorrupt(f"{e}: {repair_hint(path)}") from None
 
 
 def repair_hint(path: Path) -> str:

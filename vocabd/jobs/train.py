@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from vocabd.config import PhaseConfig
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger

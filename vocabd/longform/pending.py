@@ -18,7 +18,7 @@ import numpy as np
 from vocabd.audio import SAMPLE_RATE, write_wav
 from vocabd.child import child_env, python_command
 from vocabd.errors import VocabdError
-from vocabd.files import open_append
+from vocabd.files import open_append, read_json
 from vocabd.log import get_logger
 from vocabd.workspace import LONG_PIECES, LONG_RECORDINGS, Workspace
 
@@ -64,10 +64,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def read_results(ws: Workspace) -> dict[str, Any]:
-    try:
-        return json.loads((ws.data / LONG_PIECES).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return {}
+    return read_json(ws.data / LONG_PIECES) or {}
 
 
 def pending(ws: Workspace) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The run folder `runs/NAME/` (DESIGN.md §4): config, log, checkpoints, best/, FAILED.md.
+"""The run folder `runs/NAME/` (README.md, 'Training': run folder): config, log, checkpoints, best/, FAILED.md.
 
 Torch-free at import; checkpoints are written by `loop` through `save_checkpoint`'s callback.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vocabd.failure import write_failed_note
-from vocabd.files import write_text
+from vocabd.files import read_json, write_text
 from vocabd.training.config import RunConfig
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -138,8 +138,7 @@ class RunFolder:
         shutil.rmtree(old, ignore_errors=True)
 
     def best_info(self) -> dict[str, Any] | None:
-        path = self.best / "best.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return read_json(self.best / "best.json")
 
     # failure ----------------------------------------------------------------
     def write_failed(self, what: str, error: BaseException, hint: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, fields
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from vocabd.errors import VocabdError
-from vocabd.files import write_json
+from vocabd.files import read_json, write_json
 from vocabd.proc import is_ours
 
 STATUS_FILE = "status.json"
@@ -56,13 +55,9 @@ def write_status(run_dir: Path, status: RunStatus) -> None:
 
 def load_status(run_dir: Path) -> RunStatus | None:
     """status.json as written (no liveness check); None when there is none."""
-    path = Path(run_dir) / STATUS_FILE
-    if not path.is_file():
+    data = read_json(Path(run_dir) / STATUS_FILE)
+    if data is None:
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise VocabdError(f"{path}: unreadable status ({e})") from e
     known = {f.name for f in fields(RunStatus)}
     return RunStatus(**{k: v for k, v in data.items() if k in known})
 
