@@ -8,14 +8,13 @@ weights it was trained on. Torch-free.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from vocabd.errors import VocabdError
-from vocabd.files import read_json, write_json
+from vocabd.files import CorruptFile, read_json, write_json
 
 IDENTITY_FILE = "base_model.json"  # in every adapter folder: the base it was trained on
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -93,8 +92,8 @@ def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
 
 def _offline_version(path: Path) -> str:
     try:
-        return str(json.loads((path / "vocabd-source.json").read_text(encoding="utf-8")).get("version", ""))
-    except (OSError, ValueError, AttributeError):
+        return str((read_json(path / "vocabd-source.json") or {}).get("version", ""))
+    except CorruptFile:
         return ""
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from vocabd.config import Config, limit_of
 from vocabd.errors import VocabdError
+from vocabd.files import read_json
 
 # Which Linear layers get an adapter (see README "Training"). PEFT reads a list as module-name suffixes and
 # a single string as a regex over the full module path.
@@ -89,12 +90,9 @@ class RunConfig:
 
     @classmethod
     def from_file(cls, path: Path) -> "RunConfig":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise VocabdError(f"{path}: cannot read run config ({e})") from e
-        if not isinstance(data, dict):
-            raise VocabdError(f"{path}: a run config is a JSON object")
+        data = read_json(path)
+        if data is None:
+            raise VocabdError(f"{path}: no run config")
         if data.get("extra") == {}:  # written by older versions, never used
             del data["extra"]
         known = {f.name for f in dataclasses.fields(cls)}
