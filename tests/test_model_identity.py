@@ -78,3 +78,20 @@ def test_the_offline_build_says_what_it_is(tiny_model):
     assert (fell_back.source, fell_back.name, fell_back.requested) == (
         "moonshine-cpp", "moonshine-cpp", "UsefulSensors/moonshine-tiny")
     assert "offline build of moonshine-cpp 0.1.4" in fell_back.label() and fell_back.peft_base == fell_back.path
+
+
+def test_the_evaluate_stage_loads_the_base_the_adapter_was_trained_on(trained, tiny_model, tmp_path):
+    """`[model] base` changed after training: base and adapter are still measured on the adapter's own base."""
+    from vocabd.jobs.evaluate import evaluate_model
+    from vocabd.workspace import open_workspace
+
+    best, audio = trained
+    ws = open_workspace(best.parents[2])
+    other = build_tiny_model(tmp_path / "other-tiny", seed=3)
+    ws.config_file.write_text(f'[model]\nbase = "{other}"\n')
+    ws = open_workspace(ws.root)
+    ws.manifest("eval").write_text(json.dumps({"audio": str(audio), "text": "hello there"}) + "\n")
+    base = read_identity(best)
+    assert evaluate_model(ws, ws.manifest("eval"), best)["model"] == base.name  # not refused: the right base
+    assert evaluate_model(ws, ws.manifest("eval"), base=base)["model"] == base.name
+    assert [p.name for p in ws.eval_cache.glob("base-eval-*.json")]  # cached under the base's weight hash

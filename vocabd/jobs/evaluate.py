@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from vocabd.asr.identity import ModelIdentity, read_identity
 from vocabd.errors import VocabdError
 from vocabd.files import CorruptFile, read_json, write_json
 from vocabd.log import get_logger
@@ -55,13 +56,16 @@ def jargon_file(ws: Workspace) -> Path | None:
     return path if path.is_file() else None
 
 
-def evaluate_model(ws: Workspace, manifest: Path, adapter: Path | None = None) -> dict[str, Any]:
-    """One EvalResult dict; the base model's (adapter None) comes from the cache when unchanged."""
-    cache = _cache_file(ws, manifest) if adapter is None else None
+def evaluate_model(ws: Workspace, manifest: Path, adapter: Path | None = None,
+                   base: ModelIdentity | None = None) -> dict[str, Any]:
+    """One EvalResult dict on `base`: by default the base `adapter` was trained on (its base_model.json), else
+    `[model] base`. The base model's own result (adapter None) comes from the cache when unchanged."""
+    base = base or (read_identity(adapter) if adapter is not None else None)
+    cache = _cache_file(ws, manifest, base) if adapter is None else None
     if cache is not None and (cached := _cached(cache)) is not None:
         log.info("base_eval_cached", manifest=str(manifest))
         return cached
-    result = _run_evaluate(ws, manifest, adapter)
+    result = _run_evaluate(ws, manifest, adapter, base.name if base else ws.config.model.base)
     if cache is not None:
         write_json(cache, result)
     return result
@@ -76,14 +80,14 @@ def _cached(cache: Path) -> dict[str, Any] | None:
         return None
 
 
-def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None) -> dict[str, Any]:
+def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None, model: str | None = None) -> dict[str, Any]:
     """One evaluation in a worker process (the daemon never loads torch): a request in, an EvalResult out."""
     from vocabd.workers.evaluate import EvalRequest
     from vocabd.workers.protocol import WorkerFailed, WorkerKilled, run_worker
 
     # audio must stay inside the workspace unless [data] allow_outside
     jargon = jargon_file(ws)
-    request = EvalRequest(manifest=str(manifest), model=ws.config.model.base, adapter=str(adapter) if adapter else None,
+    request = EvalRequest(manifest=str(manifest), model=model or ws.config.model.base, adapter=str(adapter) if adapter else None,
                           jargon=str(jargon) if jargon else None, workspace=str(ws.root),
                           allow_outside=ws.config.data.allow_outside)
     log.info("evaluating", manifest=str(manifest), adapter=str(adapter or "base"))
@@ -96,9 +100,10 @@ def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None) -> dict[s
         raise VocabdError(f"evaluation of {manifest} (adapter {adapter or 'none'}) failed: {e}") from e
 
 
-def _cache_file(ws: Workspace, manifest: Path) -> Path:
-    """Keyed by the model, the manifest's content, the jargon list's content and the biasing settings."""
-    digest = hashlib.sha256(ws.config.model.base.encode())
+def _cache_file(ws: Workspace, manifest: Path, base: ModelIdentity | None) -> Path:
+    """Keyed by the base model (the hash of its weights when known), the manifest's content, the jargon list's
+    content and the biasing settings."""
+    digest = hashlib.sha256((base.sha256 if base else ws.config.model.base).encode())
     digest.update(repr(ws.config.bias).encode())
     digest.update(manifest.read_bytes())
     if (jargon := jargon_file(ws)) is not None:
@@ -121,8 +126,10 @@ def evaluate_run(ws: Workspace, experiment: str) -> dict[str, Any]:
 
 
 def _pair(ws: Workspace, manifest: Path, adapter: Path) -> dict[str, Any]:
+    """Base and adapter on the same base model: the one the adapter was trained on."""
+    base = read_identity(adapter)
     return {
         "manifest": str(manifest),
-        "base": evaluate_model(ws, manifest),
-        "adapter": evaluate_model(ws, manifest, adapter),
+        "base": evaluate_model(ws, manifest, base=base),
+        "adapter": evaluate_model(ws, manifest, adapter, base),
     }
