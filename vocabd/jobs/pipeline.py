@@ -170,25 +170,28 @@ def record_failure(ws: Workspace, name: str, phase: str, stage: str, error: Base
 
 # the stages --------------------------------------------------------------------------------------
 
+SYNTHESIS_TIMEOUT_S = 4 * 3600  # a cloned voice on a CPU renders ~90x slower than real time
+
+
 def heldout_count(ws: Workspace) -> int:
     return max(8, min(40, ws.config.full.clips // 10))
 
 
 def stage_synthesize(ws: Workspace, name: str, phase: str) -> StageOutcome:
-    from vocabd.jobs.evaluate import has_rows, primary_set
-    from vocabd.jobs.synthesize import synthesize, synthesize_heldout
-    from vocabd.general.pool import ensure_pool
+    """Speech is rendered in a worker process (vocabd/workers/synthesize.py): the daemon stays light."""
     from vocabd.jobs.train import phase_config
     from vocabd.longform.pending import split_pending
+    from vocabd.workers.protocol import WorkerKilled, run_worker
 
     split_pending(ws)  # recordings over 30 s become pieces before anything reads the recordings
-    result = synthesize(ws, phase, count=phase_config(ws, phase).clips)
+    request = {"workspace": str(ws.root), "phase": phase, "count": phase_config(ws, phase).clips,
+               "heldout_count": heldout_count(ws)}
+    try:
+        result = run_worker("vocabd.workers.synthesize", request, cwd=ws.root, timeout=SYNTHESIS_TIMEOUT_S,
+                            env={"VOCABD_HOME": str(ws.root)}, log_file=ws.data / "synthetic" / "worker.log")
+    except WorkerKilled as e:
+        raise TransientError(f"synthesis: {e}") from e
     _store_result(ws, name, phase, "synthesize", result)
-    ensure_pool(ws)
-    primary, kind = primary_set(ws)
-    if kind == "synthetic" and (phase == "mini" or not has_rows(primary)):
-        path = synthesize_heldout(ws, heldout_count(ws))
-        log.info("heldout_synthesized", manifest=str(path), reason="no held-out real recordings")
     return StageOutcome("mix")
 
 
@@ -292,7 +295,8 @@ def _store_result(ws: Workspace, name: str, phase: str, stage: str, result: Any)
         return
     results = dict(chain.results)
     phase_results = results.setdefault(phase, state.PhaseResults())
-    summary = {"synthesize": state.SynthesisSummary, "mix": state.MixSummary}[stage].from_dict(result.to_dict())
+    data = result if isinstance(result, dict) else result.to_dict()
+    summary = {"synthesize": state.SynthesisSummary, "mix": state.MixSummary}[stage].from_dict(data)
     setattr(phase_results, stage, summary)
     state.update(ws, name, results=results)
 
