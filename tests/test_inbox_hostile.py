@@ -171,7 +171,7 @@ def test_a_dangling_link_is_set_aside_not_waiting_forever(ws, outside):
         assert wait_until(lambda: len(inbox.outcomes) == 2)
     finally:
         inbox.watcher.stop()
-    assert inbox_status(ws, None)["waiting"] == []
+    assert inbox_status(ws)["waiting"] == []
     assert {o.status for o in inbox.outcomes} == {"rejected"}
     assert (ws.inbox / "rejected" / "ghost.wav").is_symlink()
 
