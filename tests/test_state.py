@@ -388,3 +388,12 @@ def test_one_json_reader_one_policy_for_a_torn_file(tmp_path):
     with pytest.raises(WorkspaceError, match="inbox_state.json is unreadable .*vocabd doctor"):
         read_state(ws)
     assert issubclass(CorruptFile, VocabdError)
+
+
+def test_one_jsonl_reader_skips_only_a_line_cut_short(tmp_path):
+    from vocabd.files import read_jsonl
+
+    path = tmp_path / "log.jsonl"
+    assert read_jsonl(path) == []
+    path.write_text('{"step": 1}\n[2]\n{"step": 3}\n{"step": 4, "lo')
+    assert read_jsonl(path) == [{"step": 1}, {"step": 3}]

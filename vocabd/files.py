@@ -56,6 +56,24 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file (a manifest, a log, an index), in order; [] when absent. A line
+    that is not a whole object (a write cut short by a kill) is skipped: each line stands alone."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
 class CorruptFile(VocabdError):
     """A JSON file that is torn, unreadable or not an object: reported, never read as absent or empty."""
 

@@ -5,7 +5,6 @@ Torch-free: it reads the evaluation results, the run folder and the workspace's 
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 from vocabd.asr.identity import ModelIdentity, read_identity
 from vocabd.clock import now_iso
-from vocabd.files import read_json, write_json, write_text
+from vocabd.files import read_json, read_jsonl, write_json, write_text
 from vocabd.log import get_logger
 from vocabd.workspace import (MIXED_TRAIN, MY_VOICE_EVAL, MY_VOICE_TRAIN, SYNTHETIC_EVAL, SYNTHETIC_TRAIN,
                               Workspace)
@@ -27,27 +26,12 @@ SYMBOLS = re.compile(r"[@#/_&%$+=~\\]|\b[A-Z]{2,}\b")  # symbols and acronyms su
 
 # data --------------------------------------------------------------------------------------------
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Manifest rows as plain dicts (no audio check): for counting and describing only."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
-
-
 def describe_data(ws: Workspace, phase: str) -> dict[str, Any]:
     """What the adapter was trained and measured on, including the synthesis backend and cloning."""
-    synthetic = read_rows(ws.phase_manifest(SYNTHETIC_TRAIN, phase))
-    heldout = read_rows(ws.manifest(SYNTHETIC_EVAL))
-    mixed = read_rows(ws.phase_manifest(MIXED_TRAIN, phase))
-    real_train, real_eval = len(read_rows(ws.manifest(MY_VOICE_TRAIN))), len(read_rows(ws.manifest(MY_VOICE_EVAL)))
+    synthetic = read_jsonl(ws.phase_manifest(SYNTHETIC_TRAIN, phase))
+    heldout = read_jsonl(ws.manifest(SYNTHETIC_EVAL))
+    mixed = read_jsonl(ws.phase_manifest(MIXED_TRAIN, phase))
+    real_train, real_eval = len(read_jsonl(ws.manifest(MY_VOICE_TRAIN))), len(read_jsonl(ws.manifest(MY_VOICE_EVAL)))
     return {
         "real_train_clips": real_train,
         "real_eval_clips": real_eval,
@@ -97,7 +81,7 @@ def describe_training(run_dir: Path) -> dict[str, Any]:
 def wer_curve(log_file: Path) -> list[dict[str, float]]:
     """(step, dev WER[, replay-dev WER]) from the run's log.jsonl eval events."""
     points = []
-    for event in read_rows(log_file):
+    for event in read_jsonl(log_file):
         key = next((k for k in DEV_WER_KEYS if isinstance(event.get(k), (int, float))), None)
         if key is None or "step" not in event:
             continue

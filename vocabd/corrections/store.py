@@ -13,7 +13,7 @@ import numpy as np
 
 from vocabd.audio import SAMPLE_RATE, write_wav
 from vocabd.errors import VocabdError
-from vocabd.files import read_json, write_text
+from vocabd.files import read_json, read_jsonl, write_text
 from vocabd.workspace import KEPT_TRANSCRIPTS, PROPOSED_TERMS, Workspace
 
 FOLDER = "transcripts"
@@ -24,10 +24,7 @@ def index_path(ws: Workspace) -> Path:
 
 
 def read_kept(ws: Workspace) -> list[dict[str, Any]]:
-    path = index_path(ws)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(index_path(ws))
 
 
 def _write_all(ws: Workspace, rows: list[dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from vocabd.audio import SAMPLE_RATE, write_wav
 from vocabd.child import child_env, python_command
 from vocabd.errors import VocabdError
-from vocabd.files import open_append, read_json
+from vocabd.files import open_append, read_json, read_jsonl
 from vocabd.log import get_logger
 from vocabd.workspace import LONG_PIECES, LONG_RECORDINGS, Workspace
 
@@ -51,25 +51,13 @@ def store_long_recording(ws: Workspace, samples: np.ndarray, text: str, origin: 
     return f"long recording ({seconds:.1f} s) -> {LONG_RECORDINGS}: split into pieces under 30 s at the next chain"
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            log.warning("long_recordings_bad_line", file=str(path), line=line[:80])
-    return rows
-
-
 def read_results(ws: Workspace) -> dict[str, Any]:
     return read_json(ws.data / LONG_PIECES) or {}
 
 
 def pending(ws: Workspace) -> list[dict[str, Any]]:
     done = read_results(ws)
-    return [row for row in read_rows(ws.data / LONG_RECORDINGS) if row.get("sha256") not in done]
+    return [row for row in read_jsonl(ws.data / LONG_RECORDINGS) if row.get("sha256") not in done]
 
 
 def split_pending(ws: Workspace) -> dict[str, Any] | None:

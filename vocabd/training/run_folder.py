@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vocabd.failure import write_failed_note
-from vocabd.files import read_json, write_text
+from vocabd.files import read_json, read_jsonl, write_text
 from vocabd.training.config import RunConfig
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -72,15 +72,7 @@ class RunFolder:
 
     def read_log(self) -> list[dict[str, Any]]:
         """Every whole event; a line cut short by a kill is skipped."""
-        if not self.log_file.is_file():
-            return []
-        events = []
-        for line in self.log_file.read_text(encoding="utf-8").splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return events
+        return read_jsonl(self.log_file)
 
     def truncate_log(self, step: int) -> None:
         """Keep only events up to `step`: a resumed run redoes the later steps and logs them again."""
