@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +110,21 @@ def test_transcribe_uses_the_workspace_active_adapter(tiny_model, tmp_path):
 
     assert run() == "ok PBX"
     assert run("--base") != "ok PBX"
+
+
+def test_unreachable_hub_falls_back_without_a_download_attempt(monkeypatch):
+    """A dead network is found out by a quick connect, not by huggingface_hub's ~25 s of retries."""
+    import vocabd.asr.model as model_module
+    import vocabd.asr.offline as offline
+
+    tried = []
+    monkeypatch.setattr(model_module, "hub_reachable", lambda: False)
+    monkeypatch.setattr("huggingface_hub.snapshot_download",
+                        lambda repo, local_files_only=False: tried.append(local_files_only) or _raise())
+    monkeypatch.setattr(offline, "build_offline_model", lambda: Path("/offline-build"))
+    assert model_module.resolve_model("someone/not-cached-model") == Path("/offline-build")
+    assert tried == [True]  # the cache was looked at; no download was attempted
+
+
+def _raise():
+    raise OSError("not in the cache")

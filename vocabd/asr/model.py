@@ -9,6 +9,7 @@ from typing import Any
 
 from vocabd.asr.identity import ModelIdentity, check_adapter_base, identify
 from vocabd.errors import VocabdError
+from vocabd.hub import hub_offline, hub_reachable
 from vocabd.log import get_logger, route_library_logging
 
 DEFAULT_MODEL = "UsefulSensors/moonshine-tiny"
@@ -56,6 +57,8 @@ def _from_hub(model_id: str, offline_fallback: bool) -> Path:
     except (OSError, ValueError):  # not in the cache yet
         pass
     try:
+        if hub_offline() or not hub_reachable():
+            raise OSError("the Hugging Face Hub is unreachable from here (or HF_HUB_OFFLINE is set)")
         return Path(snapshot_download(model_id))
     except (OSError, ValueError) as e:  # hub errors derive from OSError; bad ids from ValueError
         if not offline_fallback:

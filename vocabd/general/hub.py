@@ -21,6 +21,7 @@ from typing import Any
 
 from vocabd.audio import SAMPLE_RATE, write_wav
 from vocabd.errors import VocabdError
+from vocabd.hub import hub_offline, hub_reachable
 from vocabd.log import get_logger
 from vocabd.manifest import Clip, write_manifest
 from vocabd.split import text_key
@@ -51,10 +52,6 @@ def hub_cache_dir() -> Path:
     return Path(home) / "hub"
 
 
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
 def fetch_shard() -> Path:
     """The parquet shard from the local hub cache, or downloaded into it (unless HF_HUB_OFFLINE is set)."""
     from huggingface_hub import hf_hub_download
@@ -74,21 +71,6 @@ def fetch_shard() -> Path:
         return Path(hf_hub_download(**args))
     except Exception as e:  # hub errors are OSErrors, network errors vary: any of them means "not here"
         raise HubUnavailable(f"cannot fetch {REPO_ID} from the Hugging Face Hub: {str(e).splitlines()[0]}") from e
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick TCP connect to the hub's host: huggingface_hub itself spends ~25 s retrying a dead network."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def is_yardstick_speaker(speaker: str) -> bool:
