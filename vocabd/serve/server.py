@@ -22,6 +22,7 @@ log = get_logger("vocabd.serve")
 MODEL_ID = "vocabd"
 FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 ENGLISH = {"", "en", "english"}
+DISCARD_LIMIT_FACTOR = 4  # an oversized body up to 4x the limit is read and dropped before the 413
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,25 @@ class Handler(BaseHTTPRequestHandler):
         return length
 
     def _read_body(self) -> bytes:
-        return self.rfile.read(self._declared_length())
+        try:
+            return self.rfile.read(self._declared_length())
+        except ApiError as e:
+            if e.status == 413:
+                self._discard_body()
+            raise
+
+    def _discard_body(self) -> None:
+        """Read an oversized body (up to a bound) before answering 413: a client still sending it would
+        otherwise see a broken pipe instead of the reason."""
+        try:
+            left = min(int(self.headers.get("Content-Length", "0")), DISCARD_LIMIT_FACTOR * self.server.limits.max_bytes)
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except (OSError, ValueError):
+            return
 
     def _transcribe(self) -> None:
         body = self._read_body()
