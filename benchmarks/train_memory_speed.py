@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from chain_allison import absolute_rows  # benchmarks/ is on sys.path when a script here runs
+
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 SKIP_FIRST = 2  # the first steps warm up the allocator and oneDNN's kernels
 
@@ -68,17 +70,6 @@ class Result:
     def rss_at(self, when: float) -> float:
         before = [mb for t, mb in self.timeline if t <= when - self.started]
         return before[-1] if before else 0.0
-
-
-def absolute_rows(source: Path, dest: Path) -> Path:
-    rows = []
-    for line in source.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            row["audio"] = str((source.parent / row["audio"]).resolve())
-            rows.append(json.dumps(row, ensure_ascii=False))
-    dest.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return dest
 
 
 def long_clips(source: Path, dest_dir: Path, count: int) -> Path:
@@ -201,8 +192,9 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     args.workdir.mkdir(parents=True, exist_ok=True)
     ws = workspace(args.workdir)
-    train = absolute_rows(args.bench / "allison" / "my_voice_train.jsonl", args.workdir / "train.jsonl")
-    replay = absolute_rows(args.bench / "replay" / "replay.jsonl", args.workdir / "replay.jsonl")
+    train, replay = args.workdir / "train.jsonl", args.workdir / "replay.jsonl"
+    absolute_rows(args.bench / "allison" / "my_voice_train.jsonl", train)
+    absolute_rows(args.bench / "replay" / "replay.jsonl", replay)
     common = ["--train", str(train), "--replay", str(replay), "--max-steps", str(args.steps),
               "--eval-interval", str(args.steps)]
     variants = [("dora", ["--use-dora"]), ("lora", ["--no-dora"])]
