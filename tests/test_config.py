@@ -1,10 +1,17 @@
 import dataclasses
+import json
+import tomllib
 
 import pytest
 
-from vocabd.config import SYNTHESIS_BACKENDS, TARGET_NAMES, Config, limit_of, load_config, render_config
+from vocabd import config as config_module
+from vocabd.config import (SYNTHESIS_BACKENDS, TARGET_NAMES, Config, PhaseConfig, TrainConfig, limit_of, load_config,
+                           render_config)
 from vocabd.errors import ConfigError, WorkspaceError
-from vocabd.workspace import ENV_VAR, find_workspace, init_workspace
+from vocabd.workspace import ENV_VAR, find_workspace, init_workspace, open_workspace
+
+KEYS = [f"{table.name}.{setting.name}" for table in dataclasses.fields(Config)
+        for setting in dataclasses.fields(table.default_factory())]
 
 
 def test_defaults_follow_the_plan():
@@ -15,10 +22,92 @@ def test_defaults_follow_the_plan():
     assert (t.lr, t.lora_r, t.lora_alpha, t.lora_dropout, t.use_dora) == (1e-4, 32, 64, 0.0, True)
 
 
-def test_rendered_config_reads_back_equal(tmp_path):
-    path = tmp_path / "vocabd.toml"
-    path.write_text(render_config(Config()))
-    assert load_config(path) == Config()
+def default_of(key):
+    section, name = key.split(".")
+    return getattr(getattr(Config(), section), name)
+
+
+def other_value(key):
+    """An allowed value of setting `key` unlike its default."""
+    value, limit = default_of(key), limit_of(key)
+    if isinstance(value, bool):
+        return not value
+    if limit is not None and limit.choices:
+        return next(choice for choice in limit.choices if choice != value)
+    if isinstance(value, str):
+        return value + "x"
+    candidates = [value + 1, value - 1] if isinstance(value, int) else [value + 1, value - 1, value / 2,
+                                                                         (value + limit.high) / 2]
+    return next(c for c in candidates if c != value and (limit is None or limit.problem(c) is None))
+
+
+def setting_lines(text):
+    """`section.key` -> the line of each setting under its section's header, commented out or not."""
+    found, section = {}, None
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif section and " = " in line:
+            found.setdefault(f"{section}.{line.removeprefix('# ').split(' = ')[0]}", []).append(line)
+    return found
+
+
+def uncomment(text, key, value):
+    """`text` with the commented-out line of setting `key`, under its section's header, made `key = value`."""
+    section, name = key.split(".")
+    lines, current = text.splitlines(), None
+    for i, line in enumerate(lines):
+        current = line.strip("[]") if line.startswith("[") else current
+        if current == section and line.startswith(f"# {name} = "):
+            lines[i] = f"{name} = {json.dumps(value)}"
+            return "\n".join(lines) + "\n"
+    raise AssertionError(f"no commented-out {key} in\n{text}")
+
+
+def test_init_writes_every_setting_commented_out_and_reads_back_as_the_defaults(tmp_path):
+    ws = init_workspace(tmp_path)
+    text = ws.config_file.read_text()
+    assert text == render_config()
+    assert tomllib.loads(text) == {table.name: {} for table in dataclasses.fields(Config)}  # headers, nothing set
+    assert ws.config == load_config(ws.config_file) == Config()
+    lines = setting_lines(text)
+    assert sorted(lines) == sorted(KEYS)
+    for key in KEYS:  # each setting once, commented out, with its default, the values it allows, what it is for
+        section, name = key.split(".")
+        [line] = lines[key]
+        assert line.startswith(f"# {name} = {json.dumps(default_of(key))}"), line
+        field = next(f for f in dataclasses.fields(getattr(Config(), section)) if f.name == name)
+        for note in (str(limit_of(key) or ""), field.metadata.get("help", "")):
+            assert note in line, (key, note, line)
+    assert lines["train.lr"] == ["# lr = 0.0001              # (0, 0.1]"]
+    assert "# all | attention | decoder | encoder; which projections adapt" in lines["train.targets"][0]
+    assert "# [0, 1); 0: PEFT's DoRA fast path (> 0 costs 1.5x a step)" in lines["train.lora_dropout"][0]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_uncommenting_one_line_changes_exactly_that_setting(tmp_path, key):
+    ws = init_workspace(tmp_path)
+    value = other_value(key)
+    ws.config_file.write_text(uncomment(ws.config_file.read_text(), key, value))
+    section, name = key.split(".")
+    expected = dataclasses.replace(Config(), **{section: dataclasses.replace(getattr(Config(), section),
+                                                                             **{name: value})})
+    assert open_workspace(ws.root).config == expected
+
+
+def test_a_workspace_follows_a_default_changed_after_it_was_made(tmp_path, monkeypatch):
+    ws = init_workspace(tmp_path)
+    ws.config_file.write_text(uncomment(ws.config_file.read_text(), "train.lora_r", 8))  # the user's one change
+
+    @dataclasses.dataclass
+    class LaterConfig(Config):  # the code's defaults in a later version
+        train: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(lr=3e-4, lora_r=64))
+        full: PhaseConfig = dataclasses.field(default_factory=lambda: PhaseConfig(clips=800, max_steps=2000))
+
+    monkeypatch.setattr(config_module, "Config", LaterConfig)
+    config = open_workspace(ws.root).config
+    assert (config.train.lr, config.full.clips, config.full.max_steps) == (3e-4, 800, 2000)
+    assert config.train.lora_r == 8 and config.mini == PhaseConfig()
 
 
 def test_override_and_int_for_float(tmp_path):

@@ -40,6 +40,8 @@ class Limit:
         return None if above and below else f"must be in {self}, got {value}"
 
     def __str__(self) -> str:
+        if self.choices:
+            return " | ".join(self.choices)
         left = "(" if self.low_open or self.low == -UNBOUNDED else "["
         right = ")" if self.high_open or self.high == UNBOUNDED else "]"
         return f"{left}{_shown(self.low)}, {_shown(self.high)}{right}"
@@ -51,10 +53,19 @@ def _shown(bound: float) -> str:
     return str(int(bound)) if bound == int(bound) else repr(bound)
 
 
+def setting(default: Any, help: str = "", limit: Limit | None = None) -> Any:
+    """A setting with its default, what it is for (`help`, shown beside it in the `vocabd.toml` that `vocabd init`
+    writes) and the values it allows (`limit`, checked when the file is read; None: any value of its type)."""
+    metadata: dict[str, Any] = {"help": help} if help else {}
+    if limit is not None:
+        metadata["limit"] = limit
+    return field(default=default, metadata=metadata)
+
+
 def limited(default: Any, low: float = -UNBOUNDED, high: float = UNBOUNDED, *, low_open: bool = False,
-            high_open: bool = False, choices: tuple[str, ...] = ()) -> Any:
+            high_open: bool = False, choices: tuple[str, ...] = (), help: str = "") -> Any:
     """A setting with its default and the values it allows (checked when `vocabd.toml` is read)."""
-    return field(default=default, metadata={"limit": Limit(low, high, low_open, high_open, choices)})
+    return setting(default, help, Limit(low, high, low_open, high_open, choices))
 
 
 SEED = dict(low=0, high=2**32 - 1)
@@ -64,8 +75,8 @@ RATIO = dict(low=0, high=1)
 
 @dataclass
 class ModelConfig:
-    base: str = "UsefulSensors/moonshine-tiny"  # hub id or local folder; "moonshine-cpp" = offline base
-    offline_fallback: bool = True  # build the offline base model when the hub is unreachable
+    base: str = setting("UsefulSensors/moonshine-tiny", "hub id or local folder; \"moonshine-cpp\" = offline base")
+    offline_fallback: bool = setting(True, "build the offline base model when the hub is unreachable")
 
 
 @dataclass
@@ -80,22 +91,26 @@ class TrainConfig:
     lr: float = limited(1e-4, 0, 0.1, low_open=True)
     lora_r: int = limited(32, 1, 1024)
     lora_alpha: int = limited(64, 1, 4096)
-    lora_dropout: float = limited(0.0, 0, 1, high_open=True)  # 0: PEFT's DoRA fast path (> 0 costs 1.5x a step)
+    lora_dropout: float = limited(0.0, 0, 1, high_open=True, help="0: PEFT's DoRA fast path (> 0 costs 1.5x a step)")
     use_dora: bool = True
     batch_size: int = limited(8, 1, 1024)
     warmup_steps: int = limited(20, 0, STEPS["high"])
-    replay: str = ""  # general-speech manifest mixed into training ("" = none)
-    replay_ratio: float = limited(0.3, 0, 1, high_open=True)  # 1 would leave no room for the user's own clips
-    kl_weight: float = limited(KL_WEIGHT, 0, 100)  # keep close to the base model on general audio (training/anchor.py)
-    replay_dev_clips: int = limited(12, 0, 10_000)  # replay clips held out: a general-speech WER watched in training
-    replay_weight: float = limited(1.0, 0, 100)  # weight of the replay-dev WER when choosing best/
-    targets: str = limited("all", choices=TARGET_NAMES)  # which projections adapt (README "Training")
+    replay: str = setting("", "general-speech manifest mixed into training (\"\" = none)")
+    replay_ratio: float = limited(0.3, 0, 1, high_open=True, help="1 would leave no room for the user's own clips")
+    kl_weight: float = limited(KL_WEIGHT, 0, 100,
+                               help="keep close to the base model on general audio (training/anchor.py)")
+    replay_dev_clips: int = limited(12, 0, 10_000,
+                                    help="replay clips held out: a general-speech WER watched in training")
+    replay_weight: float = limited(1.0, 0, 100, help="weight of the replay-dev WER when choosing best/")
+    targets: str = limited("all", choices=TARGET_NAMES, help="which projections adapt (README \"Training\")")
     weight_decay: float = limited(0.0, 0, 1)
-    dev_fraction: float = limited(0.08, 0, 0.5, low_open=True)  # training clips held out as dev (no dev manifest)
-    dev_max_clips: int = limited(20, 1, 100_000)  # each dev evaluation transcribes these: small = cheap
+    dev_fraction: float = limited(0.08, 0, 0.5, low_open=True,
+                                  help="training clips held out as dev (no dev manifest)")
+    dev_max_clips: int = limited(20, 1, 100_000, help="each dev evaluation transcribes these: small = cheap")
     seed: int = limited(0, **SEED)
-    stall_seconds: int = limited(600, 1, 7 * 24 * 3600)  # a run with no heartbeat for this long is "stalled"
-    pause_on_battery: bool = True  # training waits while the machine runs on battery (resumes on mains)
+    stall_seconds: int = limited(600, 1, 7 * 24 * 3600,
+                                 help="a run with no heartbeat for this long is \"stalled\"")
+    pause_on_battery: bool = setting(True, "training waits while the machine runs on battery (resumes on mains)")
 
 
 @dataclass
@@ -107,32 +122,34 @@ class SynthesisConfig:
 
 @dataclass
 class MixConfig:
-    synthetic_ratio: float = limited(0.5, **RATIO)  # share of synthetic clips in the mixed manifest
+    synthetic_ratio: float = limited(0.5, **RATIO, help="share of synthetic clips in the mixed manifest")
     seed: int = limited(0, **SEED)
 
 
 @dataclass
 class DataConfig:
-    allow_outside: bool = False  # accept manifest audio paths that leave the workspace
+    allow_outside: bool = setting(False, "accept manifest audio paths that leave the workspace")
 
 
 @dataclass
 class GateConfig:
-    safety_margin: float = limited(0.005, **RATIO)  # allowed safety-WER rise (absolute) before an adapter is kept out
-    require_safety: bool = True  # with no safety yardstick of any kind, keep the adapter out
+    safety_margin: float = limited(0.005, **RATIO,
+                                   help="allowed safety-WER rise (absolute) before an adapter is kept out")
+    require_safety: bool = setting(True, "with no safety yardstick of any kind, keep the adapter out")
 
 
 @dataclass
 class BiasConfig:
-    enabled: bool = True  # favour the jargon list's terms while transcribing (vocabd/asr/biasing.py)
-    boost: float = limited(2.0, 0, 100)  # logit bonus for continuing a started term (x (1 + ln depth)); half to start one
+    enabled: bool = setting(True, "favour the jargon list's terms while transcribing (vocabd/asr/biasing.py)")
+    boost: float = limited(2.0, 0, 100,
+                           help="logit bonus for continuing a started term (x (1 + ln depth)); half to start one")
 
 
 @dataclass
 class GeneralConfig:
-    # default general-speech pool: auto (hub if cached/reachable, else synthetic) | hub | synthetic | none
-    pool: str = limited("auto", choices=GENERAL_POOLS)
-    sentences: int = limited(0, 0, 1_000_000)  # shipped sentences the synthetic pool uses (0 = all)
+    pool: str = limited("auto", choices=GENERAL_POOLS,
+                        help="default general-speech pool; auto: hub if cached/reachable, else synthetic")
+    sentences: int = limited(0, 0, 1_000_000, help="shipped sentences the synthetic pool uses (0 = all)")
 
 
 @dataclass
@@ -198,13 +215,26 @@ def limit_of(key: str) -> Limit | None:
     return setting.metadata.get("limit")
 
 
-def render_config(config: Config) -> str:
-    """The config as TOML text (what `vocabd init` writes)."""
-    lines = ["# vocabd workspace settings; delete a line to get its default back."]
+def render_config() -> str:
+    """What `vocabd init` writes: every setting as a comment with its default, the values it allows and what it
+    is for, under its section's header. Nothing is set, so the file reads back as `Config()` and follows the
+    code's defaults when they change; an uncommented line is a setting the user chose."""
+    config = Config()
+    lines = [
+        "# vocabd workspace settings. Every setting is shown commented out, with its default and the values it",
+        "# allows; a commented setting follows vocabd's default (also when a new version changes it). To change",
+        "# one, uncomment its line under its [section] and edit the value.",
+    ]
     for top in dataclasses.fields(config):
+        table = getattr(config, top.name)
+        rows = []
+        for f in dataclasses.fields(table):
+            notes = [str(f.metadata["limit"])] if "limit" in f.metadata else []
+            notes += [f.metadata["help"]] if "help" in f.metadata else []
+            rows.append((f"# {f.name} = {_toml_value(getattr(table, f.name))}", "; ".join(notes)))
+        width = max(len(assignment) for assignment, _ in rows)
         lines.append(f"\n[{top.name}]")
-        for f in dataclasses.fields(getattr(config, top.name)):
-            lines.append(f"{f.name} = {_toml_value(getattr(getattr(config, top.name), f.name))}")
+        lines += [f"{assignment:<{width}}  # {note}" if note else assignment for assignment, note in rows]
     return "\n".join(lines) + "\n"
 
 

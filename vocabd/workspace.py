@@ -106,13 +106,14 @@ class Workspace:
 
 
 def init_workspace(path: Path) -> Workspace:
-    """Create (or complete) a workspace at `path`; an existing `vocabd.toml` is kept."""
+    """Create (or complete) a workspace at `path`; an existing `vocabd.toml` is kept. A new one sets nothing:
+    it lists every setting commented out with its default (`render_config`)."""
     root = path.expanduser().resolve()
     for sub in ("inbox", "data", "runs"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     config_file = root / CONFIG_NAME
     if not config_file.exists():
-        config_file.write_text(render_config(Config()), encoding="utf-8")
+        config_file.write_text(render_config(), encoding="utf-8")
     return open_workspace(root)
 
 
