@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from new_user_allison import set_value  # benchmarks/ is on sys.path when a script here runs
 from vocabd.daemon.lock import holder
 from vocabd.workspace import init_workspace
 
@@ -54,9 +55,7 @@ def measure(manifest: Path, count: int, tmp: Path, after_s: float, waves: int, w
             with_chain: bool) -> dict:
     ws = init_workspace(tmp / "ws")
     if with_chain:
-        text = ws.config_file.read_text(encoding="utf-8")
-        ws.config_file.write_text(text.replace('base = "UsefulSensors/moonshine-tiny"',
-                                               f'base = "{tmp / "no-model"}"'), encoding="utf-8")
+        set_value(ws.config_file, f'model.base = "{tmp / "no-model"}"')
     staged = tmp / "staged"
     staged.mkdir()
     files = 2 * stage_pairs(manifest, count, staged)

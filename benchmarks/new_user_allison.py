@@ -6,9 +6,10 @@
 inbox/ as audio + transcript pairs and `jargon.txt` beside them, then `vocabd run --foreground`: the
 default chain through both phases. The held-out sentences (`my_voice_eval`), the safety set and the replay
 set never enter the workspace; afterwards the base model and the promoted adapter are scored on all three
-with `vocabd evaluate`. `--set full.max_steps=300` changes one setting of the written vocabd.toml, for a
-shorter run or a side-by-side variant (e.g. `--set general.pool=\"none\"`). Reads ../shared/bench (or
-`--bench DIR`), copies nothing into the repository.
+with `vocabd evaluate`. `--set full.max_steps=300` sets one setting in the written vocabd.toml (which sets
+nothing itself: every setting is a comment with its default), for a shorter run or a side-by-side variant
+(e.g. `--set general.pool=\"none\"`). Reads ../shared/bench (or `--bench DIR`), copies nothing into the
+repository.
 """
 
 from __future__ import annotations
@@ -73,17 +74,28 @@ def fmt(result: dict) -> str:
 
 
 def set_value(toml: Path, assignment: str) -> None:
-    """Replace `key = ...` inside `[section]` of the vocabd.toml that `vocabd init` wrote."""
+    """Set `key = value` in `[section]` of a vocabd.toml: on the key's line, commented out (as `vocabd init`
+    writes every setting) or not; else as a new line at the end of the section, or in a new section."""
     dotted, value = assignment.split("=", 1)
     section, key = dotted.strip().split(".", 1)
-    lines, current, done = toml.read_text(encoding="utf-8").splitlines(), None, False
+    setting = f"{key} = {value.strip()}"
+    lines, current, end, found = toml.read_text(encoding="utf-8").splitlines(), None, None, {}
     for i, line in enumerate(lines):
-        if line.startswith("["):
-            current = line.strip("[] ")
-        elif current == section and line.split("=")[0].strip() == key:
-            lines[i], done = f"{key} = {value.strip()}", True
-    if not done:
-        raise SystemExit(f"{toml}: no {key} in [{section}]")
+        text = line.strip()
+        if text.startswith("["):
+            current = text[1:].split("]")[0].strip()
+            end = i + 1 if current == section else end
+        elif current == section and text:
+            end = i + 1  # after the section's last line
+            commented = text.startswith("#")
+            if "=" in text and text.lstrip("#").split("=")[0].strip() == key:
+                found.setdefault(commented, i)  # an uncommented line wins over a commented one
+    if found:
+        lines[found.get(False, found.get(True))] = setting
+    elif end is not None:
+        lines.insert(end, setting)
+    else:
+        lines += ["", f"[{section}]", setting]
     toml.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
