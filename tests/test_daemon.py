@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny import tiny_workspace_config
+from tiny import tiny_workspace_config, wait_until
 from vocabd.daemon.lock import holder
 from vocabd.daemon.queue import open_huey
 from vocabd.daemon.service import check_location, install_agent, plan_agent, uninstall_agent
@@ -45,15 +45,6 @@ def daemon_env(**extra: str) -> dict[str, str]:
 def vocabd(ws, *args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vocabd", *args, "-w", str(ws.root)], capture_output=True,
                           text=True, env=env or daemon_env(), timeout=timeout)
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Daemon:

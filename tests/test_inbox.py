@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tiny import wait_until
 from vocabd.audio import load_audio, write_wav
 from vocabd.daemon import inbox, ledger
 from vocabd.daemon.inbox import handle, inbox_entries, is_ignored
@@ -188,6 +189,7 @@ def test_editor_and_download_temp_names_are_ignored(name, ignored):
 # --- the watcher, with a real observer ----------------------------------------------------------
 
 FAST = Timing(debounce=0.4, pair_wait=1.5, settle=0.5, tick=0.05, rescan=60.0)
+WAIT_S = 10.0  # how long a watcher test waits for the watcher to hand files over
 
 
 class Collector:
@@ -217,15 +219,6 @@ def watched(ws):
     watcher.stop()
 
 
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_half_written_file_waits_until_the_writer_closes_it(watched, tmp_path):
     ws, watcher, collector = watched
     data = tone(tmp_path / "src.wav", 2.0).read_bytes()
@@ -235,7 +228,8 @@ def test_half_written_file_waits_until_the_writer_closes_it(watched, tmp_path):
         time.sleep(FAST.debounce * 5)  # size and mtime long stable, but the file is still open
         assert collector.names() == [] and watcher.busy()
         f.write(data[len(data) // 2:])
-    assert wait_until(lambda: collector.names() == ["take.wav"])
+    wait_until(lambda: collector.names() == ["take.wav"], "the watcher to hand over take.wav once closed",
+               timeout=WAIT_S)
     assert (ws.inbox / "done" / "take.wav").read_bytes() == data
 
 
@@ -249,7 +243,8 @@ def test_file_still_growing_is_not_handed_over(watched):
             f.write(f"term{i}\n")
         time.sleep(FAST.debounce / 3)
         assert collector.names() == []
-    assert wait_until(lambda: collector.names() == ["slow.txt"])
+    wait_until(lambda: collector.names() == ["slow.txt"], "the watcher to hand over slow.txt once it stops growing",
+               timeout=WAIT_S)
 
 
 def test_editor_temp_file_renamed_into_place_counts_as_created(watched):
@@ -258,7 +253,7 @@ def test_editor_temp_file_renamed_into_place_counts_as_created(watched):
     tmp.write_text("PBX\n", encoding="utf-8")
     (ws.inbox / "terms.txt.swp").write_text("swap", encoding="utf-8")
     os.rename(tmp, ws.inbox / "terms.txt")
-    assert wait_until(lambda: collector.names() == ["terms.txt"])
+    wait_until(lambda: collector.names() == ["terms.txt"], "the watcher to hand over terms.txt", timeout=WAIT_S)
     time.sleep(FAST.debounce * 2)
     assert collector.names() == ["terms.txt"]
     assert (ws.inbox / "terms.txt.swp").exists()  # never touched
@@ -268,7 +263,7 @@ def test_move_from_outside_counts_as_created(watched, tmp_path):
     ws, watcher, collector = watched
     outside = tone(tmp_path / "voice.wav", 3.0)
     os.rename(outside, ws.inbox / "voice.wav")
-    assert wait_until(lambda: collector.names() == ["voice.wav"])
+    wait_until(lambda: collector.names() == ["voice.wav"], "the watcher to hand over voice.wav", timeout=WAIT_S)
 
 
 def test_recording_and_transcript_are_handed_over_together(watched, tmp_path):
@@ -276,7 +271,7 @@ def test_recording_and_transcript_are_handed_over_together(watched, tmp_path):
     tone(ws.inbox / "take.wav")
     time.sleep(FAST.debounce * 0.6)
     (ws.inbox / "take.txt").write_text("the pound key", encoding="utf-8")
-    assert wait_until(lambda: collector.batches)
+    wait_until(lambda: collector.batches, "the watcher to hand over a batch", timeout=WAIT_S)
     assert collector.batches == [["take.txt", "take.wav"]]
 
 
@@ -286,7 +281,7 @@ def test_a_transcript_waits_for_its_recording_instead_of_becoming_a_jargon_list(
     time.sleep(FAST.debounce * 2)  # longer than the debounce: the copy of the audio is still on its way
     assert collector.names() == []
     tone(ws.inbox / "take.wav")
-    assert wait_until(lambda: collector.batches)
+    wait_until(lambda: collector.batches, "the watcher to hand over a batch", timeout=WAIT_S)
     assert collector.batches == [["take.txt", "take.wav"]]
 
 
@@ -296,7 +291,7 @@ def test_files_present_at_start_are_picked_up(ws):
     watcher = InboxWatcher(ws, collector, FAST)
     watcher.start()
     try:
-        assert wait_until(lambda: collector.names() == ["terms.txt"])
+        wait_until(lambda: collector.names() == ["terms.txt"], "the watcher to hand over terms.txt", timeout=WAIT_S)
     finally:
         watcher.stop()
 
@@ -341,7 +336,7 @@ def test_watcher_falls_back_to_polling_when_inotify_is_exhausted(ws, monkeypatch
     try:
         assert isinstance(watcher._observer, watcher_module.PollingObserver)
         (ws.inbox / "terms.txt").write_text("PBX\n", encoding="utf-8")
-        assert wait_until(lambda: collector.names() == ["terms.txt"])
+        wait_until(lambda: collector.names() == ["terms.txt"], "the watcher to hand over terms.txt", timeout=WAIT_S)
     finally:
         watcher.stop()
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tiny import wait_until
 from vocabd.audio import write_wav
 from vocabd.daemon import ledger
 from vocabd.daemon.inbox import classify, handle, inbox_entries, ingest
@@ -27,6 +28,7 @@ from vocabd.files import UnsafePath
 from vocabd.workspace import init_workspace
 
 FAST = Timing(debounce=0.3, pair_wait=0.8, settle=0.5, tick=0.05, rescan=60.0, incomplete_hold=3.0)
+WAIT_S = 15.0  # how long a watcher test waits for the inbox's outcomes
 
 
 @pytest.fixture
@@ -80,15 +82,6 @@ def watched(ws):
     inbox.watcher.stop()
 
 
-def wait_until(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def rows(ws) -> list[str]:
     out = []
     for name in ("my_voice_train", "my_voice_eval"):
@@ -105,7 +98,7 @@ def test_a_link_planted_as_the_reason_file_is_not_written_through(watched, outsi
     (ws.inbox / "rejected").mkdir(exist_ok=True)
     os.symlink(victim, ws.inbox / "rejected" / "evil.txt.reason.txt")
     (ws.inbox / "evil.txt").write_bytes(b"")
-    assert wait_until(lambda: watched.outcomes)
+    wait_until(lambda: watched.outcomes, "the inbox's first outcome", timeout=WAIT_S)
     assert victim.read_text(encoding="utf-8") == "precious\n"
     [outcome] = watched.outcomes
     assert outcome.status == "rejected"
@@ -153,7 +146,7 @@ def test_a_linked_transcript_or_list_is_set_aside_unread(watched, outside):
     write_wav(outside / "a.wav", speechlike(1.0))
     os.symlink(outside / "a.wav", ws.inbox / "take.wav")
     (ws.inbox / "take.txt").write_text("press the pound key", encoding="utf-8")
-    assert wait_until(lambda: len(watched.outcomes) >= 2)
+    wait_until(lambda: len(watched.outcomes) >= 2, "the inbox's two outcomes", timeout=WAIT_S)
     assert not (ws.data / "jargon.txt").exists() and rows(ws) == []
     rejected = ws.inbox / "rejected"
     assert (rejected / "terms.txt").is_symlink() and secret.exists() and (outside / "a.wav").exists()
@@ -166,9 +159,9 @@ def test_a_dangling_link_is_set_aside_not_waiting_forever(ws, outside):
     inbox = Inbox(ws)
     inbox.watcher.start()
     try:
-        assert wait_until(lambda: inbox.outcomes)
+        wait_until(lambda: inbox.outcomes, "the outcome of what lay in the inbox at start", timeout=WAIT_S)
         os.symlink(outside / "gone.txt", ws.inbox / "later.txt")  # and one dropped while it runs
-        assert wait_until(lambda: len(inbox.outcomes) == 2)
+        wait_until(lambda: len(inbox.outcomes) == 2, "the outcome of the file dropped later", timeout=WAIT_S)
     finally:
         inbox.watcher.stop()
     assert inbox_status(ws)["waiting"] == []
@@ -191,7 +184,7 @@ def test_a_wav_copied_in_chunks_with_long_pauses_is_taken_whole(watched, tmp_pat
         if i < 3:
             time.sleep(FAST.debounce + FAST.pair_wait)  # each pause longer than any time-based wait
             assert watched.outcomes == []
-    assert wait_until(lambda: watched.outcomes)
+    wait_until(lambda: watched.outcomes, "the inbox's first outcome", timeout=WAIT_S)
     [outcome] = watched.outcomes
     assert outcome.status == "done", outcome.message
     import json
@@ -208,7 +201,8 @@ def test_a_truncated_wav_is_refused_after_waiting(watched, tmp_path):
     (ws.inbox / "take.txt").write_text("a transcript for three and a half seconds", encoding="utf-8")
     time.sleep(FAST.pair_wait + 0.5)
     assert watched.outcomes == [] and watched.watcher.busy()  # waiting for the rest of the file
-    assert wait_until(lambda: watched.outcomes, timeout=FAST.incomplete_hold + 5)
+    wait_until(lambda: watched.outcomes, "an outcome once the incomplete hold is over",
+               timeout=FAST.incomplete_hold + 5)
     [outcome] = watched.outcomes
     assert outcome.status == "rejected" and "declares 112000 bytes of audio" in outcome.message
     assert rows(ws) == []
@@ -270,7 +264,7 @@ def test_names_that_are_not_utf8_go_through_the_watcher(watched):
         f.write(b"PBX\n")
     with open(inbox + b"/n\xf6te.wav", "wb") as f:
         f.write(b"RIFF")
-    assert wait_until(lambda: len(watched.outcomes) == 2)
+    wait_until(lambda: len(watched.outcomes) == 2, "the inbox's two outcomes", timeout=WAIT_S)
     assert sorted(o.status for o in watched.outcomes) == ["done", "rejected"] and watched.errors == []
     assert sorted(os.listdir(inbox)) == [b"done", b"rejected"]
 

@@ -1,10 +1,12 @@
-"""Small real things for tests: a randomly initialised tiny Moonshine folder and spoken audio."""
+"""Small real things for tests: a randomly initialised tiny Moonshine folder, spoken audio, and `wait_until`."""
 
 from __future__ import annotations
 
 import shutil
 import string
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +96,14 @@ def speech_wav(path: Path, text: str, voice: str = "en-us", sample_rate: int = S
 def tone(seconds: float, freq: float = 220.0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def wait_until(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Return once `predicate()` is true (checked every 50 ms); fail the test after `timeout` seconds, naming
+    `what` it waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
