@@ -245,7 +245,7 @@ def test_long_clips_get_smaller_batches():
     from vocabd.training.data import MAX_BATCH_SECONDS, Example, cut_batches
 
     def clip(seconds: float) -> Example:
-        return Example(audio=np.zeros(int(seconds * 16000), dtype=np.float32), text="x", id=str(seconds),
+        return Example(pcm=np.zeros(int(seconds * 16000), dtype=np.int16), text="x", id=str(seconds),
                        source="real")
 
     ordered = [clip(1.0)] * 10 + [clip(29.0)] * 10
@@ -385,8 +385,8 @@ def test_micro_batches_give_the_gradients_of_one_pass(tiny_model, corpus):
     assert len(parts) > 1 and sorted(e.id for p in parts for e in p) == sorted(e.id for e in examples)
     assert all(len(p) == 1 or len(p) * max(e.seconds for e in p) <= 3.0 for p in parts)
     # clips of one length: padding (which the encoder's group norm sees) is the same either way
-    shortest = min(len(e.audio) for e in examples)
-    examples = [replace(e, audio=e.audio[:shortest]) for e in examples]
+    shortest = min(e.samples for e in examples)
+    examples = [replace(e, pcm=e.pcm[:shortest]) for e in examples]
     config = RunConfig(name="g", train="", model=str(tiny_model), lora_dropout=0.0)
     model = attach_adapter(load_asr(tiny_model).model, config)
     tokenizer = load_asr(tiny_model).tokenizer
@@ -463,3 +463,61 @@ def test_a_clip_longer_than_the_micro_batch_cap_is_recomputed_with_the_same_grad
     assert all(float((plain[n] - recomputed[n]).abs().max()) <= 1e-6 + 1e-5 * float(plain[n].abs().max())
                for n in plain)
     assert not model.get_base_model().is_gradient_checkpointing
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_dora_gives_peft_dora_outputs_and_gradients(bias):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.lora.variants import DoraLinearVariant
+
+    from vocabd.training.dora import FusedDoraLinearVariant, use_fused_dora
+
+    def build() -> torch.nn.Module:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(12, 20, bias=bias), torch.nn.Tanh(), torch.nn.Linear(20, 7, bias=bias))
+        model = get_peft_model(net, LoraConfig(r=4, lora_alpha=8, use_dora=True, target_modules=["0", "2"]))
+        for name, p in model.named_parameters():
+            if "lora_B" in name or "magnitude" in name:
+                with torch.no_grad():
+                    p.add_(torch.randn_like(p) * 0.3)  # an adapter that has moved: B = 0 would hide mistakes
+        return model
+
+    x = torch.randn(3, 5, 12)
+    peft_model, fused = build(), build()
+    assert use_fused_dora(fused) == 2
+    assert all(type(v) is DoraLinearVariant for m in peft_model.modules() for v in getattr(m, "lora_variant", {}).values())
+    results = []
+    for model in (peft_model, fused):
+        model.train()
+        out = model(x)
+        out.square().sum().backward()
+        results.append((out, {n: p.grad for n, p in model.named_parameters() if p.requires_grad}))
+    (want, want_grads), (got, got_grads) = results
+    assert torch.allclose(got, want, atol=1e-5)
+    assert want_grads.keys() == got_grads.keys() and len(want_grads) == 6
+    assert all(torch.allclose(got_grads[n], want_grads[n], atol=1e-4) for n in want_grads)
+
+    # the cached norm follows the weights: after an optimizer step both still agree
+    for model in (peft_model, fused):
+        torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
+    with torch.no_grad():
+        assert torch.allclose(fused(x), peft_model(x), atol=1e-5)
+    assert any(isinstance(v, FusedDoraLinearVariant) for m in fused.modules() for v in getattr(m, "lora_variant", {}).values())
+
+
+def test_training_audio_is_held_once_per_file_as_16_bit(corpus, tmp_path):
+    import numpy as np
+
+    from vocabd.audio import load_audio
+    from vocabd.training.data import load_examples
+
+    row = json.loads(corpus["train"].read_text().splitlines()[0])
+    row["audio"] = str(corpus["train"].parent / row["audio"])
+    manifest = tmp_path / "oversampled.jsonl"
+    manifest.write_text("\n".join(json.dumps(dict(row, id=f"copy{i}")) for i in range(3)) + "\n")
+    copies = load_examples(manifest, allow_outside=True)
+    assert len(copies) == 3 and copies[0].pcm is copies[1].pcm is copies[2].pcm
+    assert copies[0].pcm.dtype == np.int16
+    original = load_audio(Path(row["audio"]))
+    assert np.abs(copies[0].audio - original).max() <= 1 / 32768

@@ -8,6 +8,7 @@ from typing import Any
 from vocabd.asr.identity import ModelIdentity, check_adapter_base, write_identity
 from vocabd.errors import VocabdError
 from vocabd.training.config import TARGETS, RunConfig
+from vocabd.training.dora import use_fused_dora
 
 
 def lora_config(config: RunConfig) -> Any:
@@ -31,6 +32,7 @@ def attach_adapter(model: Any, config: RunConfig) -> Any:
         peft_model = get_peft_model(model, lora_config(config))
     except ValueError as e:  # e.g. the target modules match nothing in this model
         raise VocabdError(f"cannot attach a {config.targets!r} adapter to {config.model}: {e}") from e
+    use_fused_dora(peft_model)
     return peft_model
 
 

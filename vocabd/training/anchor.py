@@ -61,5 +61,5 @@ def build_anchor(asr: Any, model: Any, pool: list[Example], weight: float, seed:
     with model.disable_adapter():
         hyps = transcribe(replace(asr, model=model.get_base_model()), [e.audio for e in chosen], batch_size)
     model.train(was_training)
-    examples = [Example(audio=e.audio, text=h, id=e.id, source="anchor") for e, h in zip(chosen, hyps) if h.strip()]
+    examples = [Example(pcm=e.pcm, text=h, id=e.id, source="anchor") for e, h in zip(chosen, hyps) if h.strip()]
     return Anchor(examples, weight, seed) if examples else None

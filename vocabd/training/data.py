@@ -30,14 +30,27 @@ MICRO_BATCH_SECONDS = 24.0
 
 @dataclass
 class Example:
-    audio: np.ndarray  # float32 mono 16 kHz
+    pcm: np.ndarray  # int16 mono 16 kHz: half the memory of float32 for the whole training set
     text: str
     id: str
     source: str  # real | synthetic | replay
 
     @property
+    def audio(self) -> np.ndarray:
+        """float32 in [-1, 1), as the model takes it."""
+        return self.pcm.astype(np.float32) / 32768.0
+
+    @property
+    def samples(self) -> int:
+        return len(self.pcm)
+
+    @property
     def seconds(self) -> float:
-        return len(self.audio) / 16000
+        return self.samples / 16000
+
+
+def to_pcm(audio: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
 
 
 @dataclass
@@ -57,7 +70,8 @@ def load_examples(manifest: Path, allow_outside: bool, source: str | None = None
     manifest's own folder, unless `allow_outside`."""
     root = audio_root(Path(manifest), Path(workspace) if workspace else None)
     clips = load_manifest(Path(manifest), root=root, allow_outside=allow_outside, check_audio=False)
-    examples = [_example(c, source) for c in clips]
+    loaded: dict[Path, np.ndarray] = {}  # a clip repeated in the manifest (oversampled) is held once
+    examples = [_example(c, source, loaded) for c in clips]
     if skipped is None:
         return examples
     kept = []
@@ -69,8 +83,10 @@ def load_examples(manifest: Path, allow_outside: bool, source: str | None = None
     return kept
 
 
-def _example(clip: Clip, source: str | None) -> Example:
-    return Example(audio=load_audio(clip.audio), text=clip.text, id=clip.id or clip.audio.stem,
+def _example(clip: Clip, source: str | None, loaded: dict[Path, np.ndarray]) -> Example:
+    if clip.audio not in loaded:
+        loaded[clip.audio] = to_pcm(load_audio(clip.audio))
+    return Example(pcm=loaded[clip.audio], text=clip.text, id=clip.id or clip.audio.stem,
                    source=source or clip.source)
 
 
@@ -134,7 +150,7 @@ def epoch_batches(data: TrainData, batch_size: int, ratio: float, seed: int, epo
     batches = []
     window = batch_size * BUCKET_BATCHES
     for start in range(0, len(pool), window):
-        batches += cut_batches(sorted(pool[start : start + window], key=lambda e: len(e.audio)), batch_size)
+        batches += cut_batches(sorted(pool[start : start + window], key=lambda e: e.samples), batch_size)
     rng.shuffle(batches)
     return batches
 
@@ -154,7 +170,7 @@ def cut_batches(ordered: list[Example], batch_size: int,
 
 def micro_batches(batch: list[Example], max_seconds: float = MICRO_BATCH_SECONDS) -> list[list[Example]]:
     """One step's batch as parts of at most `max_seconds` padded audio each (a clip longer than that alone)."""
-    return cut_batches(sorted(batch, key=lambda e: len(e.audio)), len(batch), max_seconds)
+    return cut_batches(sorted(batch, key=lambda e: e.samples), len(batch), max_seconds)
 
 
 def batches_from(data: TrainData, batch_size: int, ratio: float, seed: int, step: int) -> Iterator[list[Example]]:
@@ -184,7 +200,7 @@ def collate(examples: list[Example], tokenizer: Any, start_id: int, label_cache:
         if e.text not in label_cache:
             label_cache[e.text] = encode_labels(tokenizer, e.text)
         labels.append(label_cache[e.text])
-    longest_audio = max(len(e.audio) for e in examples)
+    longest_audio = max(e.samples for e in examples)
     longest_text = max(len(ids) for ids in labels)
     values = torch.zeros(len(examples), longest_audio)
     audio_mask = torch.zeros(len(examples), longest_audio, dtype=torch.long)
@@ -193,8 +209,8 @@ def collate(examples: list[Example], tokenizer: Any, start_id: int, label_cache:
     decoder_mask = torch.zeros(len(examples), longest_text, dtype=torch.long)
     targets = torch.full((len(examples), longest_text), -100, dtype=torch.long)
     for row, (e, ids) in enumerate(zip(examples, labels)):
-        values[row, : len(e.audio)] = torch.from_numpy(e.audio)
-        audio_mask[row, : len(e.audio)] = 1
+        values[row, : e.samples] = torch.from_numpy(e.pcm) / 32768.0
+        audio_mask[row, : e.samples] = 1
         decoder_ids[row, : len(ids)] = torch.tensor([start_id] + ids[:-1])
         decoder_mask[row, : len(ids)] = 1
         targets[row, : len(ids)] = torch.tensor(ids)

@@ -235,7 +235,7 @@ def mean_loss(model: Any, examples: list[Example], tokenizer, start_id: int, lab
     if not examples:
         return None
     total, count = 0.0, 0
-    ordered = sorted(examples, key=lambda e: len(e.audio))
+    ordered = sorted(examples, key=lambda e: e.samples)
     with torch.no_grad():
         for start in range(0, len(ordered), batch_size):
             loss, tokens = token_loss(model, collate(ordered[start : start + batch_size], tokenizer, start_id,
@@ -262,16 +262,11 @@ def evaluate_split(asr, model, examples: list[Example], labels: dict, batch_size
 
 @contextmanager
 def evaluation_mode(model) -> Iterator[None]:
-    """Eval mode with DoRA's weight norms cached, then back to training mode (which drops the cache).
-
-    DoRA recomputes every weight norm (a full-size B @ A and ||W + B @ A||) on each forward call, in
-    generation once per token; cached, a dev evaluation costs what LoRA's does."""
-    from peft.helpers import DoraCaching
-
+    """Eval mode for a dev evaluation, then back to training mode. (DoRA's weight norms are computed once per
+    weight update by `training.dora`, so generation does not rebuild them on every token.)"""
     model.eval()
     try:
-        with DoraCaching():
-            yield
+        yield
     finally:
         model.train()
 
