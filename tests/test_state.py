@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from test_daemon import daemon_env, daemons, drop_jargon, vocabd, wait_until  # noqa: F401 (fixture)
+from test_daemon import daemon_env, daemons, drop_jargon, vocabd  # noqa: F401 (fixture)
+from tiny import wait_until
 from vocabd.daemon.lock import holder
 from vocabd.log import configure_logging, get_logger
 from vocabd.workspace import init_workspace

@@ -28,15 +28,10 @@ REPLAY_VOICES = ("en-gb+m2", "en-us+f4")
 BECKETT_TEXT = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better."
 
 DEMO_CONFIG = """\
-# The demo workspace: the real offline base model, phase 1 as designed (5 clips, 50 steps) and a
-# shortened phase 2 (60 clips, 120 steps) so the whole chain fits in about 15 minutes on 2 CPU cores.
+# The demo workspace: the real offline base model, phase 1 at the defaults and a shortened phase 2
+# (60 clips, 120 steps) so the whole chain fits in about 15 minutes on 2 CPU cores.
 [model]
 base = "moonshine-cpp"
-
-[mini]
-clips = 5
-max_steps = 50
-eval_interval = 25
 
 [full]
 clips = 60
@@ -45,11 +40,7 @@ eval_interval = 40
 
 [train]
 replay = "data/replay.jsonl"
-replay_ratio = 0.3
 pause_on_battery = false  # someone is watching the demo: it trains on battery too
-
-[synthesis]
-backend = "auto"
 """
 
 
