@@ -46,9 +46,9 @@ def drop_recordings(manifest: Path, inbox: Path) -> int:
     return count
 
 
-def evaluate(root: Path, manifest: Path, adapter: Path | None) -> dict:
+def evaluate(root: Path, manifest: Path, adapter: Path | None, *extra: str) -> dict:
     args = [str(VOCABD), "evaluate", str(manifest), "--jargon", str(root / "data" / "jargon.txt"),
-            "--allow-outside", "--json", "-w", str(root)]
+            "--allow-outside", "--json", "-w", str(root), *extra]
     if adapter is not None:
         args += ["--adapter", str(adapter)]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout

@@ -20,7 +20,8 @@ class FusedDoraLinearVariant(DoraLinearVariant):
     @staticmethod
     def forward(module: Any, active_adapter: str, x: torch.Tensor, result: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         dropout = module.lora_dropout[active_adapter]
-        if module.training and not isinstance(dropout, torch.nn.Identity) or module.fan_in_fan_out:
+        dropping = module.training and not isinstance(dropout, torch.nn.Identity)
+        if dropping or module.fan_in_fan_out:  # PEFT's path: dropout changes x, so `result` cannot be reused
             return DoraLinearVariant.forward(module, active_adapter, x, result, **kwargs)
         lora_A, lora_B = module.lora_A[active_adapter], module.lora_B[active_adapter]
         scaling = module.scaling[active_adapter]
