@@ -521,3 +521,15 @@ def test_training_audio_is_held_once_per_file_as_16_bit(corpus, tmp_path):
     assert copies[0].pcm.dtype == np.int16
     original = load_audio(Path(row["audio"]))
     assert np.abs(copies[0].audio - original).max() <= 1 / 32768
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and /proc/self/statm")
+def test_heap_trimmer_trims_only_after_the_process_grew_past_its_limit():
+    from vocabd.training.memory import HeapTrimmer, resident_bytes
+
+    assert resident_bytes() > 0
+    trimmer = HeapTrimmer(limit=2**40)
+    assert trimmer.after_step() and trimmer.floor is not None  # the first step sets the floor
+    assert not trimmer.after_step()  # has not grown by a terabyte
+    trimmer.limit = -1
+    assert trimmer.after_step()

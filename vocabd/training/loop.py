@@ -26,7 +26,7 @@ from vocabd.training.config import RunConfig
 from vocabd.training.data import (MICRO_BATCH_SECONDS, Example, TrainData, batches_from, collate, micro_batches,
                                   prepare_data)
 from vocabd.training.heavy import HeavyLock, ThreadGovernor, heavy_worker, own_cpu_seconds
-from vocabd.training.memory import release_free_memory, tune_allocator
+from vocabd.training.memory import HeapTrimmer, release_free_memory, resident_bytes, tune_allocator
 from vocabd.training.power import on_battery
 from vocabd.training.run_folder import TRAINER_STATE, RunFolder
 from vocabd.training.status import RunStatus, acquire_run_lock, write_status
@@ -117,7 +117,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
     batches = batches_from(data, config.batch_size, config.replay_ratio, config.seed, step)
     first_step, clock = step, time.monotonic()
     last_beat, last_power_check = 0.0, time.monotonic()
-    threads = ThreadGovernor()
+    threads, trimmer = ThreadGovernor(), HeapTrimmer()
     with _progress_bar(progress, config.max_steps, step) as advance:
         while step < config.max_steps:
             if config.pause_on_battery and time.monotonic() - last_power_check > POWER_CHECK_SECONDS:
@@ -134,11 +134,14 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
             step += 1
             seconds = time.monotonic() - tick
             audio = sum(e.seconds for e in batch)
+            rss = resident_bytes()  # after the step, before any trim: what it left resident
+            trimmer.after_step()
             folder.append_log({"event": "train", "step": step, "loss": round(loss, 5),
                                "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 3),
                                "cpu_seconds": round(own_cpu_seconds() - cpu, 3), "audio_s": round(audio, 2),
                                "clips_per_s": round(len(batch) / seconds, 2),
                                "audio_s_per_s": round(audio / seconds, 2), "tokens": tokens,
+                               **({"rss_mb": round(rss / 2**20)} if rss else {}),
                                **({"kl": round(anchor.last, 5)} if anchor else {})})
             per_step = (time.monotonic() - clock) / (step - first_step)
             status.step, status.loss, status.seconds_per_step = step, loss, per_step

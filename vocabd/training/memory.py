@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
 M_ARENA_MAX = -8
@@ -34,6 +35,37 @@ def tune_allocator() -> bool:
         return False
     libc.mallopt(M_ARENA_MAX, ARENAS)
     return True
+
+
+class HeapTrimmer:
+    """Gives freed heap back whenever the process has grown `limit` bytes past what it held after the last
+    trim. Each step's activations have other shapes, glibc keeps the freed blocks, and without this the
+    trainer's resident size crept from 1.4 to 3.1 GB in 150 steps of phase 2 while using no more."""
+
+    def __init__(self, limit: int = 384 * 2**20) -> None:
+        self.limit = limit
+        self.floor: int | None = None
+
+    def after_step(self) -> bool:
+        """Trim if grown; True when it trimmed."""
+        rss = resident_bytes()
+        if rss is None or (self.floor is not None and rss - self.floor <= self.limit):
+            return False
+        libc = _glibc()
+        if libc is None:
+            return False
+        libc.malloc_trim(0)
+        self.floor = resident_bytes()
+        return True
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size (Linux; None elsewhere)."""
+    try:
+        pages = int(open("/proc/self/statm").read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def release_free_memory() -> None:
