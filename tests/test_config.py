@@ -19,7 +19,7 @@ def test_defaults_follow_the_plan():
     assert (c.mini.clips, c.mini.max_steps) == (5, 50)
     assert (c.full.clips, c.full.max_steps, c.full.eval_interval) == (500, 1000, 200)
     t = c.train
-    assert (t.lr, t.lora_r, t.lora_alpha, t.lora_dropout, t.use_dora) == (3e-4, 32, 64, 0.0, True)
+    assert (t.lr, t.lora_r, t.lora_alpha, t.lora_dropout, t.use_dora) == (1e-4, 32, 64, 0.0, True)
 
 
 def default_of(key):
@@ -79,7 +79,7 @@ def test_init_writes_every_setting_commented_out_and_reads_back_as_the_defaults(
         field = next(f for f in dataclasses.fields(getattr(Config(), section)) if f.name == name)
         for note in (str(limit_of(key) or ""), field.metadata.get("help", "")):
             assert note in line, (key, note, line)
-    assert lines["train.lr"] == ["# lr = 0.0003              # (0, 0.1]"]
+    assert lines["train.lr"] == ["# lr = 0.0001              # (0, 0.1]"]
     assert "# all | attention | decoder | encoder; which projections adapt" in lines["train.targets"][0]
     assert "# [0, 1); 0: the fused DoRA forward (> 0 takes PEFT's slower path)" in lines["train.lora_dropout"][0]
 

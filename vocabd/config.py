@@ -89,7 +89,7 @@ class PhaseConfig:
 
 @dataclass
 class TrainConfig:
-    lr: float = limited(3e-4, 0, 0.1, low_open=True)
+    lr: float = limited(1e-4, 0, 0.1, low_open=True)
     lora_r: int = limited(32, 1, 1024)
     lora_alpha: int = limited(64, 1, 4096)
     lora_dropout: float = limited(0.0, 0, 1, high_open=True, help="0: the fused DoRA forward (> 0 takes PEFT's slower path)")
