@@ -278,8 +278,6 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
 @click.option("--replay-ratio", type=float, default=None, help="Share of replay clips in training (0-1).")
 @click.option("--kl-weight", type=float, default=None,
               help="Weight of the KL to the base model on replay audio (default: [train] kl_weight; 0 = off).")
-@click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16"]), default=None,
-              help="Training matmuls (default: [train] precision; auto = bfloat16 where the CPU has it natively).")
 @click.option("--resume", is_flag=True, help="Continue NAME from its last checkpoint.")
 @click.option("--background", is_flag=True, help="Detach and return at once; follow with `vocabd poll NAME`.")
 @workspace_option

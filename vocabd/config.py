@@ -16,7 +16,6 @@ KL_WEIGHT = 0.0  # measured in docs/benchmarks.md (issue 8): on by default only 
 SYNTHESIS_BACKENDS = ("f5_mlx", "piper", "espeak")  # in the order `auto` tries them
 TARGET_NAMES = ("all", "attention", "decoder", "encoder")  # the adapter placements of training.config.TARGETS
 GENERAL_POOLS = ("auto", "hub", "synthetic", "none")  # vocabd.general.pool
-PRECISIONS = ("auto", "float32", "bfloat16")  # vocabd.training.precision
 UNBOUNDED = math.inf
 
 
@@ -112,8 +111,6 @@ class TrainConfig:
     stall_seconds: int = limited(600, 1, 7 * 24 * 3600,
                                  help="a run with no heartbeat for this long is \"stalled\"")
     pause_on_battery: bool = setting(True, "training waits while the machine runs on battery (resumes on mains)")
-    precision: str = limited("auto", choices=PRECISIONS,
-                             help="training matmuls; auto: bfloat16 where the CPU has it natively (AMX), else float32")
 
 
 @dataclass

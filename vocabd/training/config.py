@@ -72,7 +72,6 @@ class RunConfig:
     replay_weight: float = setting("train.replay_weight")
     pause_on_battery: bool = setting("train.pause_on_battery")  # wait (checkpointed, lock released) on battery
     kl_weight: float = setting("train.kl_weight")  # KL to the base model on replay audio (training/anchor.py)
-    precision: str = setting("train.precision")  # auto | float32 | bfloat16 (training/precision.py)
 
     def validate(self) -> None:
         """The values `vocabd.toml` allows for each setting: a flag may not set what the file may not."""

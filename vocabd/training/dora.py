@@ -47,7 +47,7 @@ def weight_norm(module: Any, adapter: str) -> torch.Tensor:
     cached = getattr(module, "_vocabd_dora_norm", None)
     if cached is not None and cached[0] == key:
         return cached[1]
-    with torch.no_grad(), torch.autocast("cpu", enabled=False):  # in float32 under bfloat16 training too
+    with torch.no_grad():
         weight = module.get_base_layer().weight
         norm = torch.linalg.norm(torch.addmm(weight, b, a, alpha=module.scaling[adapter]), dim=1)
     module._vocabd_dora_norm = (key, norm)

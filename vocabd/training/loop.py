@@ -28,7 +28,6 @@ from vocabd.training.data import (MICRO_BATCH_SECONDS, Example, TrainData, batch
 from vocabd.training.heavy import HeavyLock, ThreadGovernor, heavy_worker, own_cpu_seconds
 from vocabd.training.memory import HeapTrimmer, release_free_memory, resident_bytes, tune_allocator
 from vocabd.training.power import on_battery
-from vocabd.training.precision import resolve, training_precision
 from vocabd.training.run_folder import TRAINER_STATE, RunFolder
 from vocabd.training.status import RunStatus, acquire_run_lock, write_status
 
@@ -96,7 +95,6 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config.warmup_steps,
                                                                                  config.max_steps))
     labels: dict[str, list[int]] = {}
-    precision = resolve(config.precision)
     best = Best()
     step = _restore(folder, asr.identity, model, optimizer, scheduler, best) if resume else None
     if step is None:
@@ -105,7 +103,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
         folder.append_log({"event": "start", "step": 0, "trainable_params": trainable, "total_params": total,
                            "train_clips": len(data.train), "dev_clips": len(data.dev),
                            "replay_clips": len(data.replay), "replay_dev_clips": len(data.replay_dev),
-                           "skipped": data.skipped, "precision": precision, "pid": os.getpid()})
+                           "skipped": data.skipped, "pid": os.getpid()})
         _evaluate_and_checkpoint(folder, config, asr, model, data, optimizer, scheduler, best, step, labels)
     else:
         folder.append_log({"event": "resume", "step": step, "pid": os.getpid()})
@@ -132,7 +130,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
             tick, cpu = time.monotonic(), own_cpu_seconds()
             extra = (lambda: anchor.loss(model, step, asr.tokenizer, DECODER_START_ID, labels)) if anchor else None
             loss, tokens = train_step(model, optimizer, scheduler, batch, asr.tokenizer, DECODER_START_ID, labels,
-                                      extra, precision)
+                                      extra)
             step += 1
             seconds = time.monotonic() - tick
             audio = sum(e.seconds for e in batch)
@@ -184,12 +182,12 @@ def token_loss(model: Any, batch: dict) -> tuple[Any, int]:
 
 
 def train_step(model, optimizer, scheduler, examples: list[Example], tokenizer, start_id: int,
-               labels: dict, extra_loss=None, precision: str = "float32") -> tuple[float, int]:
+               labels: dict, extra_loss=None) -> tuple[float, int]:
     """One optimizer step; the gradient of `extra_loss()` (the anchor's KL, training/anchor.py) is added to the
     cross-entropy's, while the returned loss is the cross-entropy alone."""
     import torch
 
-    loss, tokens = backward_in_parts(model, examples, tokenizer, start_id, labels, precision=precision)
+    loss, tokens = backward_in_parts(model, examples, tokenizer, start_id, labels)
     if extra_loss is not None:  # a second backward: gradients add up before the step
         extra_loss().backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
@@ -200,7 +198,7 @@ def train_step(model, optimizer, scheduler, examples: list[Example], tokenizer, 
 
 
 def backward_in_parts(model, examples: list[Example], tokenizer, start_id: int, labels: dict,
-                      max_seconds: float = MICRO_BATCH_SECONDS, precision: str = "float32") -> tuple[float, int]:
+                      max_seconds: float = MICRO_BATCH_SECONDS) -> tuple[float, int]:
     """Gradients of the batch's token-weighted mean loss, summed over micro-batches of at most `max_seconds`
     padded audio: the same gradients as one pass, with a fraction of the activation memory.
     Returns (mean loss, label tokens)."""
@@ -211,8 +209,7 @@ def backward_in_parts(model, examples: list[Example], tokenizer, start_id: int, 
         # a clip longer than the cap is a part alone: its layers keep only their inputs and are recomputed in
         # backward (about a third more time for that clip, a fraction of its activation memory)
         with _recomputed(model, part["input_values"].shape[1] / SAMPLE_RATE > max_seconds):
-            with training_precision(precision):
-                loss, tokens = token_loss(model, part)
+            loss, tokens = token_loss(model, part)
             (loss * (tokens / total)).backward()
         summed += float(loss.detach()) * tokens
         del loss
