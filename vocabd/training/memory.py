@@ -39,10 +39,11 @@ def tune_allocator() -> bool:
 
 class HeapTrimmer:
     """Gives freed heap back whenever the process has grown `limit` bytes past what it held after the last
-    trim. Each step's activations have other shapes, glibc keeps the freed blocks, and without this the
-    trainer's resident size crept from 1.4 to 3.1 GB in 150 steps of phase 2 while using no more."""
+    trim. Each step's activations have other shapes and glibc keeps the freed blocks: without this the
+    phase-2 trainer's resident size crept to 3.4 GB in 1000 steps while it used about 2.2. The pages given
+    back are faulted in again later, which costs about a tenth of a step's time (docs/benchmarks.md)."""
 
-    def __init__(self, limit: int = 384 * 2**20) -> None:
+    def __init__(self, limit: int = 768 * 2**20) -> None:
         self.limit = limit
         self.floor: int | None = None
 
