@@ -99,6 +99,27 @@ def set_value(toml: Path, assignment: str) -> None:
     toml.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def fresh_workspace(path: Path, settings: list[str]) -> Path:
+    """`vocabd init` in an emptied `path`, then each `SECTION.KEY=VALUE` written into its vocabd.toml."""
+    root = path.resolve()
+    if root.exists():
+        shutil.rmtree(root)
+    subprocess.run([str(VOCABD), "init", str(root)], check=True)
+    for assignment in settings:
+        set_value(root / "vocabd.toml", assignment)
+    return root
+
+
+def run_chain(root: Path) -> Path | None:
+    """`vocabd run --foreground` to the end; the promoted adapter (None when none was)."""
+    start = time.time()
+    chain = subprocess.run([str(VOCABD), "run", "--foreground", "-w", str(root)])
+    print(f"chain wall time: {time.time() - start:.0f} s (exit {chain.returncode})", flush=True)
+    adapter = promoted_adapter(root)
+    print(f"promoted adapter: {adapter}", flush=True)
+    return adapter
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("workspace", type=Path)
@@ -107,21 +128,12 @@ def main() -> None:
     args = parser.parse_args()
     bench = args.bench.resolve()
     yardsticks = {label: bench / path for label, path in YARDSTICKS.items()}
-    root = args.workspace.resolve()
-    if root.exists():
-        shutil.rmtree(root)
-    subprocess.run([str(VOCABD), "init", str(root)], check=True)
-    for assignment in args.settings:
-        set_value(root / "vocabd.toml", assignment)
+    root = fresh_workspace(args.workspace, args.settings)
     dropped = drop_recordings(bench / "allison" / "my_voice_train.jsonl", root / "inbox")
     shutil.copyfile(bench / "allison" / "jargon.txt", root / "inbox" / "jargon.txt")
     print(f"workspace {root}: {dropped} recordings + jargon.txt dropped into inbox/", flush=True)
 
-    start = time.time()
-    chain = subprocess.run([str(VOCABD), "run", "--foreground", "-w", str(root)])
-    print(f"chain wall time: {time.time() - start:.0f} s (exit {chain.returncode})", flush=True)
-    adapter = promoted_adapter(root)
-    print(f"promoted adapter: {adapter}", flush=True)
+    adapter = run_chain(root)
     results = {}
     for label, manifest in yardsticks.items():
         base = evaluate(root, manifest, None)

@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
-from new_user_allison import BENCH, VOCABD, brief, evaluate, promoted_adapter, set_value
+from new_user_allison import BENCH, brief, evaluate, fresh_workspace, run_chain
 
 HERE = Path(__file__).parent
 GENERAL = {"safety (3 speakers)": "safety/safety_eval.jsonl", "replay (cathy)": "replay/replay.jsonl"}
@@ -54,19 +52,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="SECTION.KEY=VALUE")
     parser.add_argument("--bench", type=Path, default=BENCH)
     args = parser.parse_args()
-    root = args.workspace.resolve()
-    if root.exists():
-        shutil.rmtree(root)
-    subprocess.run([str(VOCABD), "init", str(root)], check=True)
-    for assignment in args.settings:
-        set_value(root / "vocabd.toml", assignment)
+    root = fresh_workspace(args.workspace, args.settings)
     shutil.copyfile(args.jargon, root / "inbox" / "jargon.txt")
-
-    start = time.time()
-    chain = subprocess.run([str(VOCABD), "run", "--foreground", "-w", str(root)])
-    print(f"chain wall time: {time.time() - start:.0f} s (exit {chain.returncode})", flush=True)
-    adapter = promoted_adapter(root)
-    print(f"promoted adapter: {adapter}", flush=True)
+    adapter = run_chain(root)
     sets = {"judge (flite voices)": args.judge.resolve(),
             **{label: args.bench.resolve() / path for label, path in GENERAL.items()}}
     results = {}
