@@ -529,7 +529,7 @@ def test_heap_trimmer_trims_only_after_the_process_grew_past_its_limit():
 
     assert resident_bytes() > 0
     trimmer = HeapTrimmer(limit=2**40)
-    assert trimmer.after_step() and trimmer.floor is not None  # the first step sets the floor
-    assert not trimmer.after_step()  # has not grown by a terabyte
+    assert trimmer.after_step(resident_bytes()) and trimmer.floor is not None  # the first step sets the floor
+    assert not trimmer.after_step(resident_bytes())  # has not grown by a terabyte
     trimmer.limit = -1
-    assert trimmer.after_step()
+    assert trimmer.after_step(resident_bytes())

@@ -26,6 +26,7 @@ MAX_BATCH_SECONDS = 160.0
 # padded second on Moonshine base), so a step's batch is split into parts of at most this much audio and
 # their gradients are summed: peak memory no longer depends on how long the batch's clips are.
 MICRO_BATCH_SECONDS = 24.0
+PCM_SCALE = 32768.0  # int16 full scale
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Example:
     @property
     def audio(self) -> np.ndarray:
         """float32 in [-1, 1), as the model takes it."""
-        return self.pcm.astype(np.float32) / 32768.0
+        return self.pcm.astype(np.float32) / PCM_SCALE
 
     @property
     def samples(self) -> int:
@@ -50,7 +51,7 @@ class Example:
 
 
 def to_pcm(audio: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
+    return np.clip(np.round(audio * PCM_SCALE), -PCM_SCALE, PCM_SCALE - 1).astype(np.int16)
 
 
 @dataclass
@@ -209,7 +210,7 @@ def collate(examples: list[Example], tokenizer: Any, start_id: int, label_cache:
     decoder_mask = torch.zeros(len(examples), longest_text, dtype=torch.long)
     targets = torch.full((len(examples), longest_text), -100, dtype=torch.long)
     for row, (e, ids) in enumerate(zip(examples, labels)):
-        values[row, : e.samples] = torch.from_numpy(e.pcm) / 32768.0
+        values[row, : e.samples] = torch.from_numpy(e.audio)
         audio_mask[row, : e.samples] = 1
         decoder_ids[row, : len(ids)] = torch.tensor([start_id] + ids[:-1])
         decoder_mask[row, : len(ids)] = 1

@@ -135,7 +135,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
             seconds = time.monotonic() - tick
             audio = sum(e.seconds for e in batch)
             rss = resident_bytes()  # after the step, before any trim: what it left resident
-            trimmer.after_step()
+            trimmer.after_step(rss)
             folder.append_log({"event": "train", "step": step, "loss": round(loss, 5),
                                "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 3),
                                "cpu_seconds": round(own_cpu_seconds() - cpu, 3), "audio_s": round(audio, 2),

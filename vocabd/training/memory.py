@@ -47,9 +47,9 @@ class HeapTrimmer:
         self.limit = limit
         self.floor: int | None = None
 
-    def after_step(self) -> bool:
-        """Trim if grown; True when it trimmed."""
-        rss = resident_bytes()
+    def after_step(self, rss: int | None) -> bool:
+        """Trim if the resident size `rss` (`resident_bytes()`, read once per step) has grown; True when it
+        trimmed."""
         if rss is None or (self.floor is not None and rss - self.floor <= self.limit):
             return False
         libc = _glibc()
@@ -63,7 +63,8 @@ class HeapTrimmer:
 def resident_bytes() -> int | None:
     """This process's resident set size (Linux; None elsewhere)."""
     try:
-        pages = int(open("/proc/self/statm").read().split()[1])
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
     except (OSError, IndexError, ValueError):
         return None
     return pages * os.sysconf("SC_PAGE_SIZE")
