@@ -22,6 +22,8 @@ log = get_logger(__name__)
 HEAVY_LOCK_ENV = "VOCABD_HEAVY_LOCK"  # another lock file (tests use their own, so they never wait on a real run)
 BACKGROUND_NICENESS = 10
 THREADS_RECHECK_SECONDS = 60.0
+START_SAMPLE_SECONDS = 0.5  # how long a starting worker watches the cores before choosing its thread count
+PROC_STAT = Path("/proc/stat")
 
 
 def heavy_lock_path() -> Path:
@@ -100,7 +102,7 @@ def heavy_worker(what: str, on_wait: Callable[[str], None] | None = None) -> Ite
     lock = HeavyLock(what)
     lock.acquire(on_wait)
     try:
-        set_torch_threads(free_cores(usable_cpus(), os.getloadavg()[0], 0.0))
+        set_torch_threads(free_cores(usable_cpus(), others_load(START_SAMPLE_SECONDS), 0.0))
         yield lock
     finally:
         lock.release()
@@ -127,6 +129,30 @@ def free_cores(cpus: int, load: float, own: float) -> int:
     return max(1, min(cpus, round(cpus - others)))
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU time all processes have used since boot (Linux's /proc/stat; None elsewhere). Steal time is left
+    out: the hypervisor's, not another process's."""
+    try:
+        fields = PROC_STAT.read_text(encoding="ascii").split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if fields[:1] != ["cpu"] or len(fields) < 8:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def others_load(seconds: float) -> float:
+    """Cores' worth of CPU the other processes use, watched for `seconds` (where the OS has no /proc/stat:
+    the load average). The 1-minute load average still counts a worker that ended a minute ago, and a
+    chain's trainer starts right after one: it would start on one thread."""
+    before, own = busy_cpu_seconds(), own_cpu_seconds()
+    if before is None:
+        return os.getloadavg()[0]
+    time.sleep(seconds)
+    return max(0.0, (busy_cpu_seconds() - before - (own_cpu_seconds() - own)) / seconds)
+
+
 def set_torch_threads(threads: int) -> None:
     import torch
 
@@ -140,16 +166,17 @@ class ThreadGovernor:
 
     def __init__(self, recheck_seconds: float = THREADS_RECHECK_SECONDS):
         self.recheck_seconds = recheck_seconds
-        self._since, self._cpu = time.monotonic(), own_cpu_seconds()
+        self._since, self._cpu, self._busy = time.monotonic(), own_cpu_seconds(), busy_cpu_seconds()
 
     def tick(self) -> None:
         elapsed = time.monotonic() - self._since
         if elapsed < self.recheck_seconds:
             return
-        cpu = own_cpu_seconds()
+        cpu, busy = own_cpu_seconds(), busy_cpu_seconds()
         own = (cpu - self._cpu) / elapsed
-        self._since, self._cpu = time.monotonic(), cpu
-        set_torch_threads(free_cores(usable_cpus(), os.getloadavg()[0], own))
+        load = os.getloadavg()[0] if busy is None or self._busy is None else (busy - self._busy) / elapsed
+        self._since, self._cpu, self._busy = time.monotonic(), cpu, busy
+        set_torch_threads(free_cores(usable_cpus(), load, own))
 
 
 def own_cpu_seconds() -> float:
