@@ -80,7 +80,7 @@ def test_init_writes_every_setting_commented_out_and_reads_back_as_the_defaults(
         for note in (str(limit_of(key) or ""), field.metadata.get("help", "")):
             assert note in line, (key, note, line)
     assert lines["train.lr"] == ["# lr = 0.0001              # (0, 0.1]"]
-    assert "# all | attention | decoder | encoder; which projections adapt" in lines["train.targets"][0]
+    assert "# upper | all | attention | decoder | encoder; which projections adapt" in lines["train.targets"][0]
     assert "# [0, 1); 0: the fused DoRA forward (> 0 takes PEFT's slower path)" in lines["train.lora_dropout"][0]
 
 

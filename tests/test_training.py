@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -533,3 +534,66 @@ def test_heap_trimmer_trims_only_after_the_process_grew_past_its_limit():
     assert not trimmer.after_step(resident_bytes())  # has not grown by a terabyte
     trimmer.limit = -1
     assert trimmer.after_step(resident_bytes())
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="Linux's /proc/stat")
+def test_others_load_sees_a_busy_process_at_once():
+    from vocabd.training.heavy import others_load
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert others_load(1.0) >= 0.5  # the 1-minute load average would still be near 0 here
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_others_load_falls_back_to_the_load_average(monkeypatch, tmp_path):
+    from vocabd.training import heavy
+
+    monkeypatch.setattr(heavy, "PROC_STAT", tmp_path / "no-proc-stat")
+    monkeypatch.setattr(heavy.os, "getloadavg", lambda: (3.0, 2.0, 1.0))
+    assert heavy.others_load(0.1) == 3.0
+
+
+def test_training_matmul_is_scoped_and_keeps_fp32_gradients():
+    import torch
+
+    from vocabd.training.kernels import X86, training_matmul
+
+    torch.manual_seed(0)
+    x, w = torch.randn(64, 416), torch.randn(416, 416, requires_grad=True)
+    (x @ w).square().sum().backward()
+    expected, w.grad = w.grad.clone(), None
+    before = torch.backends.mkldnn.matmul.fp32_precision
+    with pytest.raises(RuntimeError), training_matmul():
+        if platform.machine().lower() in X86:
+            assert torch.backends.mkldnn.matmul.fp32_precision == "bf16"
+        (x @ w).square().sum().backward()
+        raise RuntimeError("left early")
+    assert torch.backends.mkldnn.matmul.fp32_precision == before
+    assert torch.allclose(w.grad, expected, rtol=2e-2, atol=1e-2 * expected.abs().max().item())
+
+
+def test_the_upper_adapter_leaves_the_lower_encoder_out_of_backward():
+    import torch
+    from transformers import MoonshineConfig, MoonshineForConditionalGeneration
+
+    from vocabd.training.adapter import attach_adapter
+
+    net = MoonshineForConditionalGeneration(MoonshineConfig(
+        vocab_size=40, hidden_size=16, intermediate_size=32, encoder_num_hidden_layers=4, decoder_num_hidden_layers=2,
+        encoder_num_attention_heads=2, decoder_num_attention_heads=2, max_position_embeddings=64))
+    model = attach_adapter(net, RunConfig(name="t", train="", lora_r=2, lora_alpha=4, targets="upper"))
+    adapted = {n.split(".lora_A")[0] for n, _ in model.named_parameters() if ".lora_A." in n}
+    layers = {(n.split(".layers.")[0].rsplit(".", 1)[-1], int(n.split(".layers.")[1].split(".")[0])) for n in adapted}
+    assert layers == {("encoder", 2), ("encoder", 3), ("decoder", 0), ("decoder", 1)}
+    assert len(adapted) == 2 * 6 + 2 * 10  # every projection of those layers: attention, cross-attention, MLP
+
+    reached = set()
+    for i, layer in enumerate(net.model.encoder.layers):
+        layer.register_forward_hook(lambda m, args, out, i=i: reached.add(i) if out[0].requires_grad else None)
+    audio = torch.randn(1, 4000)
+    model(input_values=audio, decoder_input_ids=torch.tensor([[1, 5, 6]])).logits.sum().backward()
+    assert reached == {2, 3}  # below the adapted layers nothing needs a gradient: autograd keeps no activations

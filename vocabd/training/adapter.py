@@ -11,7 +11,7 @@ from vocabd.training.config import TARGETS, RunConfig
 from vocabd.training.dora import use_fused_dora
 
 
-def lora_config(config: RunConfig) -> Any:
+def lora_config(config: RunConfig, encoder_layers: int) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(
@@ -19,7 +19,7 @@ def lora_config(config: RunConfig) -> Any:
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         use_dora=config.use_dora,
-        target_modules=TARGETS[config.targets],
+        target_modules=TARGETS[config.targets](encoder_layers),
         bias="none",
     )
 
@@ -29,7 +29,7 @@ def attach_adapter(model: Any, config: RunConfig) -> Any:
     from peft import get_peft_model
 
     try:
-        peft_model = get_peft_model(model, lora_config(config))
+        peft_model = get_peft_model(model, lora_config(config, model.config.encoder_num_hidden_layers))
     except ValueError as e:  # e.g. the target modules match nothing in this model
         raise VocabdError(f"cannot attach a {config.targets!r} adapter to {config.model}: {e}") from e
     use_fused_dora(peft_model)
