@@ -26,7 +26,6 @@ from vocabd.training.config import RunConfig
 from vocabd.training.data import (MICRO_BATCH_SECONDS, Example, TrainData, batches_from, collate, micro_batches,
                                   prepare_data)
 from vocabd.training.heavy import HeavyLock, ThreadGovernor, heavy_worker, own_cpu_seconds
-from vocabd.training.kernels import training_matmul
 from vocabd.training.memory import HeapTrimmer, release_free_memory, resident_bytes, tune_allocator
 from vocabd.training.power import on_battery
 from vocabd.training.run_folder import TRAINER_STATE, RunFolder
@@ -188,10 +187,9 @@ def train_step(model, optimizer, scheduler, examples: list[Example], tokenizer, 
     cross-entropy's, while the returned loss is the cross-entropy alone."""
     import torch
 
-    with training_matmul():
-        loss, tokens = backward_in_parts(model, examples, tokenizer, start_id, labels)
-        if extra_loss is not None:  # a second backward: gradients add up before the step
-            extra_loss().backward()
+    loss, tokens = backward_in_parts(model, examples, tokenizer, start_id, labels)
+    if extra_loss is not None:  # a second backward: gradients add up before the step
+        extra_loss().backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     optimizer.step()
     scheduler.step()
