@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -23,7 +24,7 @@ from vocabd.workspace import init_workspace
 
 TEXTS = ["hello world", "press one", "the pound key", "voice mail", "call forward", "agent login", "conference",
          "please hold", "good morning", "dial again", "star key", "goodbye", "thank you", "main menu"]
-FAST = ["--batch-size", "4", "--lr", "0.01", "--warmup-steps", "2", "--eval-interval", "10"]
+FAST = ["--max-epochs", "0", "--batch-size", "4", "--lr", "0.01", "--warmup-steps", "2", "--eval-interval", "10"]
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,7 @@ def test_dora_and_lora_train_and_load_for_transcription(ws, tiny_model, corpus, 
 
     name = "dora" if use_dora else "lora"
     config = RunConfig(name=name, train=str(corpus["train"]), model=str(tiny_model), max_steps=8, eval_interval=8,
-                       lr=0.02, warmup_steps=1, batch_size=4, use_dora=use_dora)
+                       max_epochs=0, lr=0.02, warmup_steps=1, batch_size=4, use_dora=use_dora)
     run_experiment(RunFolder(ws.run_dir(name)), config, progress=False)
     adapter = ws.run_dir(name) / "adapters" / "step-8"
     adapter_config = json.loads((adapter / "adapter_config.json").read_text())
@@ -164,7 +165,8 @@ def test_resume_after_kill_continues_steps_and_loss_curve(ws, tiny_model, corpus
 
     args = ["--model", str(tiny_model), *FAST]
     config = build_run_config(ws, "killed", corpus["train"], {"model": str(tiny_model), "batch_size": 4, "lr": 0.01,
-                                                              "warmup_steps": 2, "eval_interval": 10, "max_steps": 30})
+                                                              "warmup_steps": 2, "eval_interval": 10, "max_steps": 30,
+                                                              "max_epochs": 0})
     run = ws.run_dir("killed")
     prepare_new_run(RunFolder(run), config)
     pid = spawn_trainer(RunFolder(run))
@@ -578,3 +580,20 @@ def test_the_upper_adapter_leaves_the_lower_encoder_out_of_backward():
     audio = torch.randn(1, 4000)
     model(input_values=audio, decoder_input_ids=torch.tensor([[1, 5, 6]])).logits.sum().backward()
     assert reached == {2, 3}  # below the adapted layers nothing needs a gradient: autograd keeps no activations
+
+
+def test_a_run_ends_after_max_epochs_passes_over_its_data(tmp_path):
+    from vocabd.training.data import Example, TrainData, epoch_batches, run_steps
+
+    def clips(n: int, source: str) -> list[Example]:
+        return [Example(pcm=np.zeros(16000 * (1 + i % 5), dtype=np.int16), text=f"t{i}", id=f"{source}{i}",
+                        source=source) for i in range(n)]
+
+    data = TrainData(train=clips(70, "real"), dev=[], replay=clips(40, "replay"), replay_dev=[])
+    config = RunConfig(name="e", train="", batch_size=8, replay_ratio=0.3, max_steps=1000, max_epochs=2.0)
+    per_epoch = len(epoch_batches(data, 8, 0.3, 0, 0))
+    assert per_epoch == 13  # 70 clips + 30 replayed, in batches of 8
+    assert run_steps(data, config) == 26
+    assert run_steps(data, replace(config, max_epochs=0.5)) == 7
+    assert run_steps(data, replace(config, max_steps=20)) == 20  # max_steps still bounds it
+    assert run_steps(data, replace(config, max_epochs=0)) == 1000  # 0: no limit

@@ -262,6 +262,8 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
 @click.option("--dev", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Dev manifest for choosing best/ (default: carved from --train; never the eval set).")
 @click.option("--max-steps", type=int, default=None, help="Default: [full] max_steps in vocabd.toml.")
+@click.option("--max-epochs", type=float, default=None,
+              help="Stop before --max-steps once this many passes over the data are done (0 = no limit).")
 @click.option("--eval-interval", type=int, default=None, help="Steps between dev evaluations and checkpoints.")
 @click.option("--lr", type=float, default=None)
 @click.option("--lora-r", type=int, default=None)

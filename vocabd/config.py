@@ -95,6 +95,8 @@ class TrainConfig:
     use_dora: bool = True
     batch_size: int = limited(8, 1, 1024)
     warmup_steps: int = limited(20, 0, STEPS["high"])
+    max_epochs: float = limited(2.0, 0, 10_000, help="passes over the training clips (with their replay share) at "
+                                "most: a run ends before max_steps when they are done (0 = no limit)")
     replay: str = setting("", "general-speech manifest mixed into training (\"\" = none)")
     replay_ratio: float = limited(0.3, 0, 1, high_open=True, help="1 would leave no room for the user's own clips")
     kl_weight: float = limited(KL_WEIGHT, 0, 100,

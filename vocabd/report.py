@@ -66,7 +66,7 @@ def describe_training(run_dir: Path) -> dict[str, Any]:
     config = read_json(run_dir / "config.json") or {}
     status = read_json(run_dir / "status.json") or {}
     best = read_json(run_dir / "best" / "best.json") or {}
-    keep = ("model", "max_steps", "eval_interval", "lr", "lora_r", "lora_alpha", "use_dora", "targets",
+    keep = ("model", "max_steps", "max_epochs", "eval_interval", "lr", "lora_r", "lora_alpha", "use_dora", "targets",
             "batch_size", "replay_ratio")
     return {
         "config": {k: config[k] for k in keep if k in config},

@@ -66,6 +66,7 @@ class RunConfig:
     replay: str = setting("train.replay")  # general-speech manifest mixed into training (absolute); "" = none
     replay_ratio: float = setting("train.replay_ratio", 0.0)  # share of replay clips among the training clips
     max_steps: int = setting("full.max_steps")
+    max_epochs: float = setting("train.max_epochs")  # fewer steps when these passes over the data end sooner
     eval_interval: int = setting("full.eval_interval")
     lr: float = setting("train.lr")
     lora_r: int = setting("train.lora_r")

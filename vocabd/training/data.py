@@ -6,6 +6,7 @@ Every choice is a pure function of the seed and the step, so a resumed run sees 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,14 @@ def cut_batches(ordered: list[Example], batch_size: int,
 def micro_batches(batch: list[Example], max_seconds: float = MICRO_BATCH_SECONDS) -> list[list[Example]]:
     """One step's batch as parts of at most `max_seconds` padded audio each (a clip longer than that alone)."""
     return cut_batches(sorted(batch, key=lambda e: e.samples), len(batch), max_seconds)
+
+
+def run_steps(data: TrainData, config: RunConfig) -> int:
+    """The run's length: `max_steps`, or fewer where `max_epochs` passes over the data end sooner."""
+    if config.max_epochs <= 0:
+        return config.max_steps
+    per_epoch = len(epoch_batches(data, config.batch_size, config.replay_ratio, config.seed, 0))
+    return max(1, min(config.max_steps, math.ceil(config.max_epochs * per_epoch)))
 
 
 def batches_from(data: TrainData, batch_size: int, ratio: float, seed: int, step: int) -> Iterator[list[Example]]:

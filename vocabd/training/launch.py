@@ -26,13 +26,14 @@ def prepare_new_run(folder: RunFolder, config: RunConfig) -> None:
 
 
 def prepare_resume(folder: RunFolder, max_steps: int | None = None) -> RunConfig:
-    """The saved settings of a run to continue; only `max_steps` may change (to train a finished run further)."""
+    """The saved settings of a run to continue; only `max_steps` may change (to train a finished run further:
+    then exactly that many steps, whatever `max_epochs` said)."""
     _refuse_busy(folder)
     if not folder.config_file.exists():
         raise VocabdError(f"run {folder.name}: nothing to resume in {folder.root} (no config.json)")
     config = folder.read_config()
     if max_steps and max_steps != config.max_steps:
-        config.max_steps = max_steps
+        config.max_steps, config.max_epochs = max_steps, 0.0
         config.validate()
         folder.write_config(config)
     return config

@@ -24,7 +24,7 @@ from vocabd.log import get_logger
 from vocabd.training.anchor import build_anchor
 from vocabd.training.config import RunConfig
 from vocabd.training.data import (MICRO_BATCH_SECONDS, Example, TrainData, batches_from, collate, micro_batches,
-                                  prepare_data)
+                                  prepare_data, run_steps)
 from vocabd.training.heavy import HeavyLock, ThreadGovernor, heavy_worker, own_cpu_seconds
 from vocabd.training.memory import HeapTrimmer, release_free_memory, resident_bytes, tune_allocator
 from vocabd.training.power import on_battery
@@ -85,6 +85,8 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
     write_status(folder.root, status)
     asr = load_asr(config.model, offline_fallback=config.offline_fallback)
     data = prepare_data(config)
+    config = replace(config, max_steps=run_steps(data, config))  # config.json keeps the bound that was asked
+    status.max_steps = config.max_steps
     for reason in data.skipped:
         log.warning("clip_skipped", run=folder.name, reason=reason)
     model = attach_adapter(asr.model, config)
@@ -103,7 +105,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
         folder.append_log({"event": "start", "step": 0, "trainable_params": trainable, "total_params": total,
                            "train_clips": len(data.train), "dev_clips": len(data.dev),
                            "replay_clips": len(data.replay), "replay_dev_clips": len(data.replay_dev),
-                           "skipped": data.skipped, "pid": os.getpid()})
+                           "skipped": data.skipped, "steps": config.max_steps, "pid": os.getpid()})
         _evaluate_and_checkpoint(folder, config, asr, model, data, optimizer, scheduler, best, step, labels)
     else:
         folder.append_log({"event": "resume", "step": step, "pid": os.getpid()})
