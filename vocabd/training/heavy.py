@@ -147,10 +147,12 @@ def others_load(seconds: float) -> float:
     the load average). The 1-minute load average still counts a worker that ended a minute ago, and a
     chain's trainer starts right after one: it would start on one thread."""
     before, own = busy_cpu_seconds(), own_cpu_seconds()
-    if before is None:
-        return os.getloadavg()[0]
-    time.sleep(seconds)
-    return max(0.0, (busy_cpu_seconds() - before - (own_cpu_seconds() - own)) / seconds)
+    if before is not None:
+        time.sleep(seconds)
+        after = busy_cpu_seconds()
+        if after is not None:
+            return max(0.0, (after - before - (own_cpu_seconds() - own)) / seconds)
+    return os.getloadavg()[0]
 
 
 def set_torch_threads(threads: int) -> None:
