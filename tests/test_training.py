@@ -583,17 +583,18 @@ def test_the_upper_adapter_leaves_the_lower_encoder_out_of_backward():
 
 
 def test_a_run_ends_after_max_epochs_passes_over_its_data(tmp_path):
-    from vocabd.training.data import Example, TrainData, epoch_batches, run_steps
+    from vocabd.training.data import MIN_EPOCH_CAPPED_STEPS, Example, TrainData, epoch_batches, run_steps
+
+    pcm = [np.zeros(16000 * seconds, dtype=np.int16) for seconds in range(1, 6)]  # shared: memory stays small
 
     def clips(n: int, source: str) -> list[Example]:
-        return [Example(pcm=np.zeros(16000 * (1 + i % 5), dtype=np.int16), text=f"t{i}", id=f"{source}{i}",
-                        source=source) for i in range(n)]
+        return [Example(pcm=pcm[i % 5], text=f"t{i}", id=f"{source}{i}", source=source) for i in range(n)]
 
-    data = TrainData(train=clips(70, "real"), dev=[], replay=clips(40, "replay"), replay_dev=[])
+    data = TrainData(train=clips(1400, "real"), dev=[], replay=clips(700, "replay"), replay_dev=[])
     config = RunConfig(name="e", train="", batch_size=8, replay_ratio=0.3, max_steps=1000, max_epochs=2.0)
     per_epoch = len(epoch_batches(data, 8, 0.3, 0, 0))
-    assert per_epoch == 13  # 70 clips + 30 replayed, in batches of 8
-    assert run_steps(data, config) == 26
-    assert run_steps(data, replace(config, max_epochs=0.5)) == 7
-    assert run_steps(data, replace(config, max_steps=20)) == 20  # max_steps still bounds it
+    assert per_epoch == 250  # 1400 clips + 600 replayed, in batches of 8
+    assert run_steps(data, config) == 500
+    assert run_steps(data, replace(config, max_epochs=0.5)) == MIN_EPOCH_CAPPED_STEPS == 300  # not cut below
+    assert run_steps(data, replace(config, max_steps=200)) == 200  # max_steps still bounds it
     assert run_steps(data, replace(config, max_epochs=0)) == 1000  # 0: no limit

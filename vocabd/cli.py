@@ -271,7 +271,7 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
 @click.option("--lora-dropout", type=float, default=None)
 @click.option("--use-dora/--no-dora", "use_dora", default=None, help="DoRA (default from vocabd.toml) or plain LoRA.")
 @click.option("--targets", type=click.Choice(TARGET_NAMES), default=None,
-              help="Which projections adapt (default: [train] targets, upper; see README 'Training').")
+              help="Which projections adapt (default: [train] targets, all; see README 'Training').")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--warmup-steps", type=int, default=None)
 @click.option("--seed", type=int, default=None)

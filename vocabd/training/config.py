@@ -24,11 +24,11 @@ def _upper_encoder(layers: int) -> str:
 
 
 TARGETS: dict[str, Callable[[int], list[str] | str]] = {
-    # the decoder and the encoder's upper half: the lower encoder layers (nearest the sound) stay as they were,
-    # so backward stops halfway down the encoder (a third less time a step than "all", the same accuracy)
-    "upper": _upper_encoder,
     # every projection in both stacks: most capacity, and most freedom to drift on other speakers
     "all": lambda layers: ["q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"],
+    # the decoder and the encoder's upper half: the lower encoder layers (nearest the sound) stay as they were,
+    # so backward stops halfway down the encoder (30% less time a step than "all"; docs/benchmarks.md)
+    "upper": _upper_encoder,
     # attention only (self + cross attention in both stacks)
     "attention": lambda layers: ["q_proj", "k_proj", "v_proj", "o_proj"],
     # the decoder only: words, spelling and style; the acoustic encoder stays as it was

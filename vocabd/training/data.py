@@ -27,6 +27,9 @@ MAX_BATCH_SECONDS = 160.0
 # padded second on Moonshine base), so a step's batch is split into parts of at most this much audio and
 # their gradients are summed: peak memory no longer depends on how long the batch's clips are.
 MICRO_BATCH_SECONDS = 24.0
+# The fewest steps `max_epochs` cuts a run to. A jargon list alone makes about 90 batches a pass; 300 steps is what
+# was measured for it (promoted, recall 0.71 on a judge it never saw; docs/benchmarks.md, 2026-12-02).
+MIN_EPOCH_CAPPED_STEPS = 300
 PCM_SCALE = 32768.0  # int16 full scale
 
 
@@ -176,11 +179,12 @@ def micro_batches(batch: list[Example], max_seconds: float = MICRO_BATCH_SECONDS
 
 
 def run_steps(data: TrainData, config: RunConfig) -> int:
-    """The run's length: `max_steps`, or fewer where `max_epochs` passes over the data end sooner."""
+    """The run's length: `max_steps`, or fewer where `max_epochs` passes over the data end sooner (but not
+    fewer than MIN_EPOCH_CAPPED_STEPS)."""
     if config.max_epochs <= 0:
         return config.max_steps
     per_epoch = len(epoch_batches(data, config.batch_size, config.replay_ratio, config.seed, 0))
-    return max(1, min(config.max_steps, math.ceil(config.max_epochs * per_epoch)))
+    return min(config.max_steps, max(MIN_EPOCH_CAPPED_STEPS, math.ceil(config.max_epochs * per_epoch)))
 
 
 def batches_from(data: TrainData, batch_size: int, ratio: float, seed: int, step: int) -> Iterator[list[Example]]:
