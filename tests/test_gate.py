@@ -37,9 +37,17 @@ def test_gate_without_yardstick_promotes_only_when_the_user_said_so():
 
 
 def test_gate_refuses_an_adapter_that_writes_jargon_into_general_speech():
-    decision = decide(0.20, 0.10, 0.050, 0.050, safety_margin=0.005, false_alarms=(0, 2))
-    assert not decision.promote and "false alarms" in decision.reason
-    assert decide(0.20, 0.10, 0.050, 0.050, safety_margin=0.005, false_alarms=(1, 1)).promote
+    decision = decide(0.20, 0.10, 0.050, 0.050, safety_margin=0.005, false_alarms=(0, 2, 1330))
+    assert not decision.promote and "false alarms in 1330 words" in decision.reason
+    assert decide(0.20, 0.10, 0.050, 0.050, safety_margin=0.005, false_alarms=(1, 1, 500)).promote
+
+
+def test_one_stray_term_in_over_a_thousand_words_is_within_the_rate_and_the_reason_says_so():
+    decision = decide(0.20, 0.10, 0.050, 0.050, safety_margin=0.005, false_alarms=(0, 1, 1330))
+    assert decision.promote and "0 -> 1 false alarms in 1330 words" in decision.reason
+    assert not decide(0.20, 0.10, 0.050, 0.050, safety_margin=0.005, false_alarms=(0, 1, 900)).promote
+    assert not decide(0.20, 0.10, 0.050, 0.050, safety_margin=0.005, false_alarms=(0, 1, 1330),
+                      false_alarms_per_1000=0).promote
 
 
 def _result(refs: list[str], hyps: list[str], terms: dict | None = None) -> dict:

@@ -138,6 +138,9 @@ class GateConfig:
     safety_margin: float = limited(0.005, **RATIO,
                                    help="allowed safety-WER rise (absolute) before an adapter is kept out")
     require_safety: bool = setting(True, "with no safety yardstick of any kind, keep the adapter out")
+    false_alarms_per_1000: float = limited(
+        1.0, 0, 1000, help="jargon terms an adapter may write into the safety set's general speech, per 1,000 of its "
+                           "words, where the base model writes fewer")
 
 
 @dataclass

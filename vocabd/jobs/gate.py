@@ -28,6 +28,7 @@ class GateDecision:
     blind: bool = False  # no safety yardstick of any kind
     false_alarms_base: int | None = None  # jargon written where general speech has none
     false_alarms_adapter: int | None = None
+    safety_words: int | None = None
     primary_change: dict[str, Any] | None = None  # paired comparison (uncertainty.paired_change)
     safety_change: dict[str, Any] | None = None
 
@@ -38,17 +39,21 @@ class GateDecision:
 def decide(
     primary_base: float, primary_adapter: float,
     safety_base: float | None, safety_adapter: float | None, safety_margin: float,
-    require_safety: bool = True, false_alarms: tuple[int, int] | None = None,
+    require_safety: bool = True, false_alarms: tuple[int, int, int] | None = None,
+    false_alarms_per_1000: float = 1.0,
     primary_change: dict[str, Any] | None = None, safety_change: dict[str, Any] | None = None,
 ) -> GateDecision:
     """Promote only if the primary WER fell, the safety WER rose by at most `safety_margin` and the adapter
-    wrote no more jargon into general speech than the base model did."""
+    wrote no more jargon into general speech than the base model did, or at most `false_alarms_per_1000`.
+
+    `false_alarms` is (base's, adapter's, words of the safety references): a bare count would let one word in a
+    small synthetic set decide, so a single stray term in over 1,000 words does not keep an adapter out."""
     blind = safety_base is None or safety_adapter is None
-    fa_base, fa_adapter = false_alarms if false_alarms else (None, None)
+    fa_base, fa_adapter, words = false_alarms if false_alarms else (None, None, None)
 
     def verdict(promote: bool, reason: str) -> GateDecision:
         return GateDecision(promote, reason, primary_base, primary_adapter, safety_base, safety_adapter,
-                            safety_margin, blind, fa_base, fa_adapter, primary_change, safety_change)
+                            safety_margin, blind, fa_base, fa_adapter, words, primary_change, safety_change)
 
     primary = f"({primary_base:.3f} -> {primary_adapter:.3f}" + (
         f"; change {describe_change(primary_change)})" if primary_change else ")")
@@ -69,13 +74,16 @@ def decide(
         return verdict(False, (
             f"kept out: the safety WER rose ({safety}), more than the allowed margin of {safety_margin:.3f} "
             "(gate.safety_margin)"))
-    if fa_base is not None and fa_adapter is not None and fa_adapter > fa_base:
+    if fa_base is not None and fa_adapter > fa_base and 1000 * fa_adapter > false_alarms_per_1000 * words:
         return verdict(False, (
             f"kept out: the adapter writes jargon terms into general speech where the reference has none "
-            f"({fa_base} -> {fa_adapter} false alarms on the safety set)"))
+            f"({fa_base} -> {fa_adapter} false alarms in {words} words of the safety set, more than "
+            f"{false_alarms_per_1000:g} per 1,000 words: gate.false_alarms_per_1000)"))
+    stray = (f"; {fa_base} -> {fa_adapter} false alarms in {words} words of the safety set, within "
+             f"gate.false_alarms_per_1000" if fa_base is not None and fa_adapter > fa_base else "")
     return verdict(True, (
         f"promoted: the primary WER improved {primary} and the safety WER did not rise beyond the margin of "
-        f"{safety_margin:.3f} ({safety})"))
+        f"{safety_margin:.3f} ({safety}{stray})"))
 
 
 def decide_from_results(results: dict[str, Any], gate: GateConfig) -> GateDecision:
@@ -87,7 +95,9 @@ def decide_from_results(results: dict[str, Any], gate: GateConfig) -> GateDecisi
         safety["base"]["wer_normalized"] if safety else None,
         safety["adapter"]["wer_normalized"] if safety else None,
         gate.safety_margin, require_safety=gate.require_safety,
-        false_alarms=(_false_alarms(safety["base"]), _false_alarms(safety["adapter"])) if safety else None,
+        false_alarms=(_false_alarms(safety["base"]), _false_alarms(safety["adapter"]), _words(safety["base"]))
+        if safety else None,
+        false_alarms_per_1000=gate.false_alarms_per_1000,
         primary_change=paired_change(primary["base"], primary["adapter"]),
         safety_change=paired_change(safety["base"], safety["adapter"]) if safety else None,
     )
@@ -97,3 +107,7 @@ def _false_alarms(result: dict[str, Any]) -> int:
     if "false_alarms" in result:
         return int(result["false_alarms"])
     return sum(int(t.get("false_alarms", 0)) for t in result.get("terms", {}).values())
+
+
+def _words(result: dict[str, Any]) -> int:
+    return sum(len(u["ref"].split()) for u in result["utterances"])
