@@ -329,18 +329,18 @@ def test_heavy_lock_is_freed_when_its_holder_is_killed(tmp_path):
     lock.release()
 
 
-@pytest.mark.parametrize("cpus, load, own, threads", [
-    (2, 0.0, 0.0, 2),  # a quiet machine: every core
-    (2, 2.1, 2.0, 2),  # the load is our own
-    (2, 1.0, 0.0, 1),  # someone else keeps one core busy
-    (2, 6.0, 1.0, 1),  # a crowded machine: one thread, never zero
-    (8, 3.0, 0.0, 5),
-    (4, 0.4, 0.0, 4),
+@pytest.mark.parametrize("cpus, others, threads", [
+    (2, 0.0, 2),  # a quiet machine: every core
+    (2, 0.1, 2),  # a little background noise
+    (2, 1.0, 1),  # someone else keeps one core busy
+    (2, 5.0, 1),  # a crowded machine: one thread, never zero
+    (8, 3.0, 5),
+    (4, 0.4, 4),
 ])
-def test_torch_threads_are_the_cores_others_leave_free(cpus, load, own, threads):
+def test_torch_threads_are_the_cores_others_leave_free(cpus, others, threads):
     from vocabd.training.heavy import free_cores
 
-    assert free_cores(cpus, load, own) == threads
+    assert free_cores(cpus, others) == threads
 
 
 def _power_supply(root: Path, name: str, **files: str) -> None:
@@ -555,7 +555,7 @@ def test_others_load_falls_back_to_the_load_average(monkeypatch, tmp_path):
 
     monkeypatch.setattr(heavy, "PROC_STAT", tmp_path / "no-proc-stat")
     monkeypatch.setattr(heavy.os, "getloadavg", lambda: (3.0, 2.0, 1.0))
-    assert heavy.others_load(0.1) == 3.0
+    assert heavy.others_load(0.1) == pytest.approx(3.0, abs=0.2)
 
 
 

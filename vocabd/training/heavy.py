@@ -102,7 +102,7 @@ def heavy_worker(what: str, on_wait: Callable[[str], None] | None = None) -> Ite
     lock = HeavyLock(what)
     lock.acquire(on_wait)
     try:
-        set_torch_threads(free_cores(usable_cpus(), others_load(START_SAMPLE_SECONDS), 0.0))
+        set_torch_threads(free_cores(usable_cpus(), others_load(START_SAMPLE_SECONDS)))
         yield lock
     finally:
         lock.release()
@@ -122,10 +122,9 @@ def usable_cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def free_cores(cpus: int, load: float, own: float) -> int:
-    """Torch threads for `cpus` usable cores when the load average is `load`, of which `own` (cores' worth)
-    is this process: the cores the others leave free, at least 1, at most `cpus`."""
-    others = max(0.0, load - own)
+def free_cores(cpus: int, others: float) -> int:
+    """Torch threads for `cpus` usable cores when the other processes use `others` cores' worth: the cores
+    they leave free, at least 1, at most `cpus`."""
     return max(1, min(cpus, round(cpus - others)))
 
 
@@ -142,17 +141,29 @@ def busy_cpu_seconds() -> float | None:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
+class LoadMeter:
+    """Cores' worth of CPU the other processes used since the last reading: the machine's busy time
+    (/proc/stat) less this process's own; where the OS has no /proc/stat, the 1-minute load average less our
+    own share. The load average alone still counts a worker that ended a minute ago, and a chain's trainer
+    starts right after one: it would start on one thread."""
+
+    def __init__(self) -> None:
+        self._since, self._own, self._busy = time.monotonic(), own_cpu_seconds(), busy_cpu_seconds()
+
+    def others(self) -> float:
+        now, own, busy = time.monotonic(), own_cpu_seconds(), busy_cpu_seconds()
+        elapsed = max(now - self._since, 1e-3)
+        total = os.getloadavg()[0] if busy is None or self._busy is None else (busy - self._busy) / elapsed
+        others = max(0.0, total - (own - self._own) / elapsed)
+        self._since, self._own, self._busy = now, own, busy
+        return others
+
+
 def others_load(seconds: float) -> float:
-    """Cores' worth of CPU the other processes use, watched for `seconds` (where the OS has no /proc/stat:
-    the load average). The 1-minute load average still counts a worker that ended a minute ago, and a
-    chain's trainer starts right after one: it would start on one thread."""
-    before, own = busy_cpu_seconds(), own_cpu_seconds()
-    if before is not None:
-        time.sleep(seconds)
-        after = busy_cpu_seconds()
-        if after is not None:
-            return max(0.0, (after - before - (own_cpu_seconds() - own)) / seconds)
-    return os.getloadavg()[0]
+    """Cores' worth of CPU the other processes use, watched for `seconds`."""
+    meter = LoadMeter()
+    time.sleep(seconds)
+    return meter.others()
 
 
 def set_torch_threads(threads: int) -> None:
@@ -168,17 +179,13 @@ class ThreadGovernor:
 
     def __init__(self, recheck_seconds: float = THREADS_RECHECK_SECONDS):
         self.recheck_seconds = recheck_seconds
-        self._since, self._cpu, self._busy = time.monotonic(), own_cpu_seconds(), busy_cpu_seconds()
+        self._meter, self._since = LoadMeter(), time.monotonic()
 
     def tick(self) -> None:
-        elapsed = time.monotonic() - self._since
-        if elapsed < self.recheck_seconds:
+        if time.monotonic() - self._since < self.recheck_seconds:
             return
-        cpu, busy = own_cpu_seconds(), busy_cpu_seconds()
-        own = (cpu - self._cpu) / elapsed
-        load = os.getloadavg()[0] if busy is None or self._busy is None else (busy - self._busy) / elapsed
-        self._since, self._cpu, self._busy = time.monotonic(), cpu, busy
-        set_torch_threads(free_cores(usable_cpus(), load, own))
+        self._since = time.monotonic()
+        set_torch_threads(free_cores(usable_cpus(), self._meter.others()))
 
 
 def own_cpu_seconds() -> float:
