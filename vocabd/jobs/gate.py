@@ -74,13 +74,14 @@ def decide(
         return verdict(False, (
             f"kept out: the safety WER rose ({safety}), more than the allowed margin of {safety_margin:.3f} "
             "(gate.safety_margin)"))
-    if fa_base is not None and fa_adapter > fa_base and 1000 * fa_adapter > false_alarms_per_1000 * words:
+    more_false_alarms = fa_base is not None and fa_adapter > fa_base
+    if more_false_alarms and 1000 * fa_adapter > false_alarms_per_1000 * words:
         return verdict(False, (
             f"kept out: the adapter writes jargon terms into general speech where the reference has none "
             f"({fa_base} -> {fa_adapter} false alarms in {words} words of the safety set, more than "
             f"{false_alarms_per_1000:g} per 1,000 words: gate.false_alarms_per_1000)"))
     stray = (f"; {fa_base} -> {fa_adapter} false alarms in {words} words of the safety set, within "
-             f"gate.false_alarms_per_1000" if fa_base is not None and fa_adapter > fa_base else "")
+             f"gate.false_alarms_per_1000" if more_false_alarms else "")
     return verdict(True, (
         f"promoted: the primary WER improved {primary} and the safety WER did not rise beyond the margin of "
         f"{safety_margin:.3f} ({safety}{stray})"))
@@ -90,16 +91,17 @@ def decide_from_results(results: dict[str, Any], gate: GateConfig) -> GateDecisi
     """`results` as `evaluate_run` returns them."""
     primary = results["primary"]
     safety = results.get("safety")
+    safety_change = paired_change(safety["base"], safety["adapter"]) if safety else None
     return decide(
         primary["base"]["wer_normalized"], primary["adapter"]["wer_normalized"],
         safety["base"]["wer_normalized"] if safety else None,
         safety["adapter"]["wer_normalized"] if safety else None,
         gate.safety_margin, require_safety=gate.require_safety,
-        false_alarms=(_false_alarms(safety["base"]), _false_alarms(safety["adapter"]), _words(safety["base"]))
+        false_alarms=(_false_alarms(safety["base"]), _false_alarms(safety["adapter"]), safety_change["words"])
         if safety else None,
         false_alarms_per_1000=gate.false_alarms_per_1000,
         primary_change=paired_change(primary["base"], primary["adapter"]),
-        safety_change=paired_change(safety["base"], safety["adapter"]) if safety else None,
+        safety_change=safety_change,
     )
 
 
@@ -107,7 +109,3 @@ def _false_alarms(result: dict[str, Any]) -> int:
     if "false_alarms" in result:
         return int(result["false_alarms"])
     return sum(int(t.get("false_alarms", 0)) for t in result.get("terms", {}).values())
-
-
-def _words(result: dict[str, Any]) -> int:
-    return sum(len(u["ref"].split()) for u in result["utterances"])
