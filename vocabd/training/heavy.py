@@ -150,6 +150,11 @@ class LoadMeter:
     def __init__(self) -> None:
         self._since, self._own, self._busy = time.monotonic(), own_cpu_seconds(), busy_cpu_seconds()
 
+    @property
+    def seconds(self) -> float:
+        """Since the last reading."""
+        return time.monotonic() - self._since
+
     def others(self) -> float:
         now, own, busy = time.monotonic(), own_cpu_seconds(), busy_cpu_seconds()
         elapsed = max(now - self._since, 1e-3)
@@ -179,12 +184,11 @@ class ThreadGovernor:
 
     def __init__(self, recheck_seconds: float = THREADS_RECHECK_SECONDS):
         self.recheck_seconds = recheck_seconds
-        self._meter, self._since = LoadMeter(), time.monotonic()
+        self._meter = LoadMeter()
 
     def tick(self) -> None:
-        if time.monotonic() - self._since < self.recheck_seconds:
+        if self._meter.seconds < self.recheck_seconds:
             return
-        self._since = time.monotonic()
         set_torch_threads(free_cores(usable_cpus(), self._meter.others()))
 
 
