@@ -80,7 +80,7 @@ def test_init_writes_every_setting_commented_out_and_reads_back_as_the_defaults(
         for note in (str(limit_of(key) or ""), field.metadata.get("help", "")):
             assert note in line, (key, note, line)
     assert lines["train.lr"] == ["# lr = 0.0001              # (0, 0.1]"]
-    assert "# all | upper | attention | decoder | encoder; which projections adapt" in lines["train.targets"][0]
+    assert "# auto | all | upper | attention | decoder | encoder; which projections adapt" in lines["train.targets"][0]
     assert "# [0, 1); 0: the fused DoRA forward (> 0 takes PEFT's slower path)" in lines["train.lora_dropout"][0]
 
 
@@ -177,7 +177,7 @@ def test_init_keeps_existing_config(tmp_path):
     ("[train]\nlora_dropout = 1.5\n", "train.lora_dropout", "[0, 1)"),
     ("[train]\ndev_fraction = 0\n", "train.dev_fraction", "(0, 0.5]"),
     ("[synthesis]\nbackend = 'festival'\n", "synthesis.backend", "auto, f5_mlx, piper, espeak"),
-    ("[train]\ntargets = 'everything'\n", "train.targets", "all, upper, attention, decoder, encoder"),
+    ("[train]\ntargets = 'everything'\n", "train.targets", "auto, all, upper, attention, decoder, encoder"),
 ])
 def test_values_that_cannot_work_are_refused_when_the_file_is_read(tmp_path, text, key, allowed):
     path = tmp_path / "vocabd.toml"

@@ -79,6 +79,19 @@ def test_missing_toml_replay_names_the_setting(ws):
         build_run_config(open_workspace(ws.root), "r", ws.manifest("train"), {})
 
 
+def test_auto_targets_follow_the_training_clips(ws):
+    """`[train] targets = "auto"`: the encoder's upper half with the user's recordings, every layer without."""
+    synthetic = '{"audio": "s.wav", "text": "a", "source": "synthetic"}\n'
+    real = '{"audio": "r.wav", "text": "b"}\n'  # a row without a source is a recording
+    ws.manifest("train").write_text(synthetic * 3)
+    assert build_run_config(ws, "r", ws.manifest("train"), {}).targets == "all"
+    ws.manifest("train").write_text(synthetic * 3 + real)
+    assert build_run_config(ws, "r", ws.manifest("train"), {}).targets == "upper"
+    assert build_run_config(ws, "r", ws.manifest("train"), {"targets": "decoder"}).targets == "decoder"
+    with pytest.raises(VocabdError, match="'auto' is not an adapter placement"):
+        RunConfig(name="r", train="t", targets="auto").validate()
+
+
 def test_allow_outside_from_the_toml_reaches_the_trainer(tmp_path):
     ws = init_workspace(tmp_path / "ws")
     inside = speech_wav(ws.inbox / "done" / "in.wav", "inside the workspace")

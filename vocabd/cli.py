@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from vocabd.config import TARGET_NAMES
+from vocabd.config import TARGET_CHOICES
 from vocabd.errors import VocabdError
 from vocabd.log import configure_logging
 from vocabd.workspace import Workspace, find_workspace, init_workspace
@@ -270,8 +270,8 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
 @click.option("--lora-alpha", type=int, default=None)
 @click.option("--lora-dropout", type=float, default=None)
 @click.option("--use-dora/--no-dora", "use_dora", default=None, help="DoRA (default from vocabd.toml) or plain LoRA.")
-@click.option("--targets", type=click.Choice(TARGET_NAMES), default=None,
-              help="Which projections adapt (default: [train] targets, all; see README 'Training').")
+@click.option("--targets", type=click.Choice(TARGET_CHOICES), default=None,
+              help="Which projections adapt (default: [train] targets, auto; see README 'Training').")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--warmup-steps", type=int, default=None)
 @click.option("--seed", type=int, default=None)

@@ -15,6 +15,7 @@ CONFIG_NAME = "vocabd.toml"
 KL_WEIGHT = 0.0  # measured in docs/benchmarks.md (issue 8): on by default only where it helped
 SYNTHESIS_BACKENDS = ("f5_mlx", "piper", "espeak")  # in the order `auto` tries them
 TARGET_NAMES = ("all", "upper", "attention", "decoder", "encoder")  # the adapter placements of training.config.TARGETS
+TARGET_CHOICES = ("auto", *TARGET_NAMES)  # auto: picked from the training clips (training/options.py)
 GENERAL_POOLS = ("auto", "hub", "synthetic", "none")  # vocabd.general.pool
 UNBOUNDED = math.inf
 
@@ -104,7 +105,9 @@ class TrainConfig:
     replay_dev_clips: int = limited(12, 0, 10_000,
                                     help="replay clips held out: a general-speech WER watched in training")
     replay_weight: float = limited(1.0, 0, 100, help="weight of the replay-dev WER when choosing best/")
-    targets: str = limited("all", choices=TARGET_NAMES, help="which projections adapt (README \"Training\")")
+    targets: str = limited("auto", choices=TARGET_CHOICES,
+                           help="which projections adapt; auto: upper with the user's recordings, all without "
+                                "(README \"Training\")")
     weight_decay: float = limited(0.0, 0, 1)
     dev_fraction: float = limited(0.08, 0, 0.5, low_open=True,
                                   help="training clips held out as dev (no dev manifest)")

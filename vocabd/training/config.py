@@ -73,7 +73,7 @@ class RunConfig:
     lora_alpha: int = setting("train.lora_alpha")
     lora_dropout: float = setting("train.lora_dropout")
     use_dora: bool = setting("train.use_dora")
-    targets: str = setting("train.targets")  # a key of TARGETS
+    targets: str = setting("train.targets", "all")  # a key of TARGETS (training.options resolves the toml's auto)
     batch_size: int = setting("train.batch_size")
     warmup_steps: int = setting("train.warmup_steps")
     weight_decay: float = setting("train.weight_decay")
@@ -92,6 +92,8 @@ class RunConfig:
             limit = limit_of(f.metadata["setting"]) if "setting" in f.metadata else None
             if limit is not None and (problem := limit.problem(getattr(self, f.name))) is not None:
                 problems.append(f"{f.name} {problem}")
+        if self.targets not in TARGETS:
+            problems.append(f"targets {self.targets!r} is not an adapter placement ({', '.join(TARGETS)})")
         if self.replay_ratio > 0 and not self.replay:
             problems.append("a replay ratio needs --replay MANIFEST")
         if problems:

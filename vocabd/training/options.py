@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vocabd.errors import VocabdError
+from vocabd.manifest import load_manifest
 from vocabd.training.config import RunConfig, lookup
 from vocabd.workspace import Workspace
 
@@ -32,9 +33,21 @@ def build_run_config(ws: Workspace, name: str, train: Path | None, overrides: di
         values["kl_weight"] = 0.0  # the anchor to the base model runs on the replay audio
     values["replay"] = str(_existing(values["replay"])) if values["replay"] else ""
     values["dev"] = str(_existing(values["dev"])) if values.get("dev") else ""
+    if values["targets"] == "auto":
+        values["targets"] = auto_targets(_existing(train))
     config = RunConfig(name=name, train=str(_existing(train)), workspace=str(ws.root), **values)
     config.validate()
     return config
+
+
+def auto_targets(train: Path) -> str:
+    """`upper` when the run trains on the user's own recordings, `all` when on synthetic speech alone.
+
+    With recordings, adapting the encoder's lower half bought nothing and cost a third of each step; trained on
+    synthetic speech alone, `all` recognized the terms in unseen voices more often (docs/benchmarks.md, 2026-12-02).
+    """
+    clips = load_manifest(train, allow_outside=True, check_audio=False)
+    return "upper" if any(clip.source == "real" for clip in clips) else "all"
 
 
 def replay_manifest(ws: Workspace) -> Path | None:
