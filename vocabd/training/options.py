@@ -33,9 +33,10 @@ def build_run_config(ws: Workspace, name: str, train: Path | None, overrides: di
         values["kl_weight"] = 0.0  # the anchor to the base model runs on the replay audio
     values["replay"] = str(_existing(values["replay"])) if values["replay"] else ""
     values["dev"] = str(_existing(values["dev"])) if values.get("dev") else ""
+    train = _existing(train)
     if values["targets"] == "auto":
-        values["targets"] = auto_targets(_existing(train))
-    config = RunConfig(name=name, train=str(_existing(train)), workspace=str(ws.root), **values)
+        values["targets"] = auto_targets(train)
+    config = RunConfig(name=name, train=str(train), workspace=str(ws.root), **values)
     config.validate()
     return config
 
