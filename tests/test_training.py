@@ -343,6 +343,22 @@ def test_torch_threads_are_the_cores_others_leave_free(cpus, others, threads):
     assert free_cores(cpus, others) == threads
 
 
+@pytest.mark.parametrize("cpus, others, busy", [
+    (2, 0.0, False),
+    (2, 1.4, False),  # 0.6 of a core left: as free_cores counts it, one thread's worth
+    (2, 1.6, True),  # less than half a core left
+    (2, 5.0, True),
+    (1, 0.3, False),
+    (1, 1.0, True),
+    (8, 7.0, False),
+    (8, 7.8, True),
+])
+def test_busy_means_the_other_processes_leave_no_core_free(cpus, others, busy):
+    from vocabd.training.heavy import is_busy
+
+    assert is_busy(cpus, others) is busy
+
+
 def _power_supply(root: Path, name: str, **files: str) -> None:
     (root / name).mkdir(parents=True)
     for key, value in files.items():

@@ -125,7 +125,16 @@ def usable_cpus() -> int:
 def free_cores(cpus: int, others: float) -> int:
     """Torch threads for `cpus` usable cores when the other processes use `others` cores' worth: the cores
     they leave free, at least 1, at most `cpus`."""
-    return max(1, min(cpus, round(cpus - others)))
+    return max(1, min(cpus, _left_free(cpus, others)))
+
+
+def is_busy(cpus: int, others: float) -> bool:
+    """The other processes leave none of the `cpus` cores free (`free_cores` would still give torch one)."""
+    return _left_free(cpus, others) < 1
+
+
+def _left_free(cpus: int, others: float) -> int:
+    return round(cpus - others)
 
 
 def busy_cpu_seconds() -> float | None:
@@ -180,16 +189,21 @@ def set_torch_threads(threads: int) -> None:
 
 
 class ThreadGovernor:
-    """Re-chooses the torch thread count now and then from the load the other processes put on the cores."""
+    """Re-chooses the torch thread count once a window from the load the other processes put on the cores."""
 
     def __init__(self, recheck_seconds: float = THREADS_RECHECK_SECONDS):
         self.recheck_seconds = recheck_seconds
         self._meter = LoadMeter()
 
-    def tick(self) -> None:
-        if self._meter.seconds < self.recheck_seconds:
-            return
-        set_torch_threads(free_cores(usable_cpus(), self._meter.others()))
+    def tick(self) -> float | None:
+        """When a window has passed: `measure()`; within one: None."""
+        return self.measure() if self._meter.seconds >= self.recheck_seconds else None
+
+    def measure(self) -> float:
+        """Cores' worth of CPU the other processes used since the last reading; torch's threads follow it."""
+        others = self._meter.others()
+        set_torch_threads(free_cores(usable_cpus(), others))
+        return others
 
 
 def own_cpu_seconds() -> float:
