@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -359,6 +360,26 @@ def test_busy_means_the_other_processes_leave_no_core_free(cpus, others, busy):
     assert is_busy(cpus, others) is busy
 
 
+def test_a_busy_pause_is_due_only_when_asked_for_at_a_window_that_left_no_core_free():
+    from vocabd.training.heavy import ThreadGovernor, usable_cpus
+    from vocabd.training.pause import PauseWatch, busy_pause
+
+    cpus, threads = usable_cpus(), ThreadGovernor()
+    config = RunConfig(name="r", train="train.jsonl", pause_on_battery=False, pause_when_busy=True)
+    watch = PauseWatch(config, threads)
+    assert watch.due(None) is None  # within a window nothing is decided
+    assert watch.due(cpus - 0.6) is None
+    pause = watch.due(float(cpus))
+    assert pause.reason == "busy" and pause.every == threads.recheck_seconds
+    assert f"other processes use {cpus:.1f} of {cpus} cores" in pause.note
+    assert "pause_when_busy = false" in pause.note
+    assert PauseWatch(replace(config, pause_when_busy=False), threads).due(float(cpus)) is None
+
+    readings = iter([cpus + 1.0, cpus - 0.6])  # each window's reading, asked once a window
+    pause = busy_pause(cpus, float(cpus), lambda: next(readings), 60.0)
+    assert pause.holds() and not pause.holds()
+
+
 def _power_supply(root: Path, name: str, **files: str) -> None:
     (root / name).mkdir(parents=True)
     for key, value in files.items():
@@ -381,6 +402,53 @@ def test_battery_reader_on_a_sysfs_folder(tmp_path):
     desktop = tmp_path / "desktop"
     _power_supply(desktop, "hid-mouse-battery", type="Battery", scope="Device", status="Discharging")
     assert not sysfs_on_battery(desktop) and not sysfs_on_battery(tmp_path / "none")
+
+
+def test_training_pauses_checkpointed_and_resumes_where_it_stopped(ws, tiny_model, corpus, tmp_path, monkeypatch):
+    """The pause both reasons share, driven by the battery (the busy one differs only in its `holds`)."""
+    from vocabd.training.heavy import HeavyLock
+    from vocabd.training.launch import prepare_new_run, spawn_trainer
+    from vocabd.training.options import build_run_config
+
+    power = tmp_path / "power_supply"
+    power.mkdir()
+    monkeypatch.setenv("VOCABD_POWER_SUPPLY", str(power))
+    monkeypatch.setenv("VOCABD_POWER_CHECK_S", "0.2")
+    config = build_run_config(ws, "paused", corpus["train"], {"model": str(tiny_model), "batch_size": 4, "lr": 0.01,
+                                                              "warmup_steps": 2, "eval_interval": 10, "max_steps": 40,
+                                                              "max_epochs": 0})
+    run, folder = ws.run_dir("paused"), RunFolder(ws.run_dir("paused"))
+    prepare_new_run(folder, config)
+    spawn_trainer(folder)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(train_events(run)) < 3:
+        time.sleep(0.05)
+    _power_supply(power, "BAT0", type="Battery", status="Discharging")
+    while time.time() < deadline and not read_status(run).reason.startswith("paused"):
+        time.sleep(0.05)
+    status = read_status(run)
+    assert status.reason.startswith("paused: on battery"), (run / "stdout.log").read_text()[-2000:]
+    [paused] = train_events(run, "paused")
+    step = paused["step"]
+    assert paused["reason"] == "on battery" and 3 <= step < 40 and folder.latest_checkpoint() == step
+    lock = HeavyLock("test")
+    assert lock.try_acquire()  # the machine is let go while paused
+    lock.release()
+    time.sleep(1.0)
+    later = read_status(run)
+    assert later.state == "running" and later.heartbeat > status.heartbeat  # alive, not stalled
+    assert later.step == step and max(e["step"] for e in train_events(run)) == step
+    code, out = cli("poll", "paused", "-w", str(ws.root))
+    assert code == 2 and "note: paused: on battery" in out
+
+    shutil.rmtree(power / "BAT0")  # mains again
+    while time.time() < deadline and read_status(run).state == "running":
+        time.sleep(0.1)
+    assert read_status(run).state == "finished", (run / "stdout.log").read_text()[-2000:]
+    [resumed] = train_events(run, "resumed")
+    assert (resumed["step"], resumed["reason"]) == (step, "on battery") and resumed["paused_seconds"] >= 1.0
+    assert [e["step"] for e in train_events(run)] == list(range(1, 41))
+    assert read_status(run).reason == ""
 
 
 def test_battery_reader_on_pmset_output():

@@ -116,6 +116,8 @@ class TrainConfig:
     stall_seconds: int = limited(600, 1, 7 * 24 * 3600,
                                  help="a run with no heartbeat for this long is \"stalled\"")
     pause_on_battery: bool = setting(True, "training waits while the machine runs on battery (resumes on mains)")
+    pause_when_busy: bool = setting(False, "training waits while the other processes leave no core free (resumes "
+                                           "after a minute that leaves one)")
 
 
 @dataclass

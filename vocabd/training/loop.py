@@ -27,13 +27,12 @@ from vocabd.training.data import (MICRO_BATCH_SECONDS, Example, TrainData, batch
                                   prepare_data, run_steps)
 from vocabd.training.heavy import HeavyLock, ThreadGovernor, heavy_worker, own_cpu_seconds
 from vocabd.training.memory import HeapTrimmer, release_free_memory, resident_bytes, tune_allocator
-from vocabd.training.power import on_battery
+from vocabd.training.pause import Pause, PauseWatch
 from vocabd.training.run_folder import TRAINER_STATE, RunFolder
 from vocabd.training.status import RunStatus, acquire_run_lock, write_status
 
 log = get_logger(__name__)
 HEARTBEAT_SECONDS = 1.0
-POWER_CHECK_SECONDS = 30.0
 
 
 @dataclass
@@ -118,16 +117,15 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
     model.train()
     batches = batches_from(data, config.batch_size, config.replay_ratio, config.seed, step)
     first_step, clock = step, time.monotonic()
-    last_beat, last_power_check = 0.0, time.monotonic()
+    last_beat = 0.0
     threads, trimmer = ThreadGovernor(), HeapTrimmer()
+    pauses = PauseWatch(config, threads)
     with _progress_bar(progress, config.max_steps, step) as advance:
         while step < config.max_steps:
-            if config.pause_on_battery and time.monotonic() - last_power_check > POWER_CHECK_SECONDS:
-                last_power_check = time.monotonic()
-                if on_battery():
-                    _pause_on_battery(folder, asr.identity, model, optimizer, scheduler, best, step, status, heavy)
-                    first_step, clock = step, time.monotonic()  # the pause is no part of the step time
-            threads.tick()
+            pause = pauses.due(threads.tick())
+            if pause is not None:
+                _pause(folder, asr.identity, model, optimizer, scheduler, best, step, status, heavy, pause)
+                first_step, clock = step, time.monotonic()  # the pause is no part of the step time
             batch = next(batches)
             tick, cpu = time.monotonic(), own_cpu_seconds()
             extra = (lambda: anchor.loss(model, step, asr.tokenizer, DECODER_START_ID, labels)) if anchor else None
@@ -312,25 +310,34 @@ def _save_checkpoint(folder: RunFolder, model, optimizer, scheduler, best: Best,
     folder.save_checkpoint(step, write)
 
 
-def _pause_on_battery(folder: RunFolder, base: ModelIdentity, model, optimizer, scheduler, best: Best, step: int,
-                      status: RunStatus, heavy: HeavyLock) -> None:
-    """Checkpoint, let go of the machine and wait on mains power; a run killed meanwhile resumes from here."""
+def _pause(folder: RunFolder, base: ModelIdentity, model, optimizer, scheduler, best: Best, step: int,
+           status: RunStatus, heavy: HeavyLock, pause: Pause) -> None:
+    """Checkpoint, let go of the machine and wait while `pause` holds; a run killed meanwhile resumes from here."""
     if folder.latest_checkpoint() != step:
         _save_checkpoint(folder, model, optimizer, scheduler, best, step, base)
     heavy.release()
     release_free_memory()
-    folder.append_log({"event": "paused", "step": step, "reason": "on battery"})
-    log.info("training_paused", run=folder.name, step=step, reason="on battery ([train] pause_on_battery)")
-    status.reason = "paused: on battery ([train] pause_on_battery = false trains anyway)"
-    while on_battery():
-        status.heartbeat = time.time()
-        write_status(folder.root, status)
-        time.sleep(POWER_CHECK_SECONDS)
+    folder.append_log({"event": "paused", "step": step, "reason": pause.reason})
+    log.info("training_paused", run=folder.name, step=step, reason=pause.reason, note=pause.note)
+    status.reason = pause.note
+    since = time.monotonic()
+    _wait_while(pause, folder, status)
     heavy.acquire(_waiting_beat(folder, status))
     status.reason, status.heartbeat = "", time.time()
     write_status(folder.root, status)
-    folder.append_log({"event": "resumed_on_mains", "step": step})
-    log.info("training_resumed", run=folder.name, step=step)
+    seconds = round(time.monotonic() - since, 1)
+    folder.append_log({"event": "resumed", "step": step, "reason": pause.reason, "paused_seconds": seconds})
+    log.info("training_resumed", run=folder.name, step=step, reason=pause.reason, paused_seconds=seconds)
+
+
+def _wait_while(pause: Pause, folder: RunFolder, status: RunStatus) -> None:
+    """Beat the heart (a paused run is alive, not stalled) until `pause` no longer holds."""
+    while True:
+        status.heartbeat = time.time()
+        write_status(folder.root, status)
+        time.sleep(pause.every)
+        if not pause.holds():
+            return
 
 
 def _waiting_beat(folder: RunFolder, status: RunStatus):
