@@ -26,11 +26,11 @@ def training_ws(tmp_path):
     state.update(ws, "adapt-1", stage="poll", state="running")
     lock = acquire_run_lock(ws.run_dir("adapt-1_mini"))
 
-    def progress(step: int = 12, loss: float | None = 0.8123, best: float | None = 0.231):
+    def progress(step: int = 12, loss: float | None = 0.8123, best: float | None = 0.231, reason: str = ""):
         now = time.time()
         write_status(ws.run_dir("adapt-1_mini"), RunStatus(
             step=step, max_steps=50, eta_seconds=70.0, pid=os.getpid(), heartbeat=now, started=now - 45, loss=loss,
-            best_dev_wer=best))
+            best_dev_wer=best, reason=reason))
         return ws
 
     yield progress
@@ -49,6 +49,19 @@ def test_training_line_before_the_first_step_says_it_is_starting(training_ws):
     ws = training_ws(step=0, loss=None, best=None)
     line = stage_line(ws, state.current(ws).to_dict(), None)
     assert "step 0/50" in line and "starting" in line and "ETA" not in line
+
+
+def test_a_paused_run_says_why_instead_of_an_eta(training_ws):
+    from click.testing import CliRunner
+
+    from vocabd.cli import main
+
+    note = "paused: the machine is busy (other processes use 1.8 of 2 cores); [train] pause_when_busy = false ..."
+    ws = training_ws(reason=note)
+    line = stage_line(ws, state.current(ws).to_dict(), None)
+    assert line.endswith(f"0:45, {note}") and "ETA" not in line, line
+    out = CliRunner().invoke(main, ["status", "-w", str(ws.root)], catch_exceptions=False).output
+    assert f"progress   step 12 of 50; {note}" in out, out
 
 
 def test_other_stages_show_their_state_and_elapsed_time(tmp_path):

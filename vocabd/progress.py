@@ -58,7 +58,9 @@ def training_fields(status: Any, now: float) -> list[str]:
         fields.append(f"best dev WER {status.best_dev_wer:.3f}" if status.best_dev_wer is not None
                       else "dev WER not measured yet")
     timing = clock(now - status.started) if status.started else ""
-    if status.state == "running" and status.eta_seconds is not None and status.step:
+    if status.state == "running" and status.reason:  # paused, or waiting for the machine: no ETA meanwhile
+        timing += f", {status.reason}"
+    elif status.state == "running" and status.eta_seconds is not None and status.step:
         timing += f", ETA {clock(status.eta_seconds)}"
     elif status.state != "running":
         timing += f", {status.state}"

@@ -129,7 +129,8 @@ def _chain_lines(chain: dict[str, Any], held: bool) -> list[str]:
     progress = chain.get("progress") or {}
     if progress.get("max_steps"):
         eta = f", about {progress['eta_seconds']:.0f} s left" if progress.get("eta_seconds") else ""
-        lines.append(f"progress   step {progress.get('step')} of {progress['max_steps']}{eta}")
+        tail = f"; {progress['note']}" if progress.get("note") else eta
+        lines.append(f"progress   step {progress.get('step')} of {progress['max_steps']}{tail}")
     active = chain.get("active")
     if active:
         lines.append(f"active     {active.get('adapter')} (promoted {active.get('promoted')})")

@@ -339,7 +339,7 @@ def _progress(ws: Workspace, chain: state.Chain) -> state.Progress | None:
         status = read_status(ws.run_dir(phase_name(chain.name, chain.phase)), ws.config.train.stall_seconds)
     except VocabdError:
         return chain.progress
-    return state.Progress(status.step, status.max_steps, status.eta_seconds, status.state)
+    return state.Progress(status.step, status.max_steps, status.eta_seconds, status.state, status.reason)
 
 
 def _last_report(ws: Workspace) -> str | None:

@@ -109,6 +109,7 @@ class Progress:
     max_steps: int = 0
     eta_seconds: float | None = None
     training: str | None = None  # the run's own state (running, stalled, ...), when read live
+    note: str = ""  # why it is so (paused on battery, stalled, ...), when read live
 
     @classmethod
     def from_dict(cls, data: Any) -> "Progress":
