@@ -1,8 +1,9 @@
-"""Jargon biasing: term recall, false alarms per 1,000 words and WER on the other words, per boost.
+"""Jargon biasing: term recall, false alarms per 1,000 words and WER on the other words, per boost and beam width.
 
-    python benchmarks/bias_sweep.py --jargon LIST --boosts 0,2,4 MANIFEST... [--model moonshine-cpp] [--adapter DIR]
+    python benchmarks/bias_sweep.py --jargon LIST --boosts 0,2,4 --beams 1,4 MANIFEST... [--model moonshine-cpp]
+        [--adapter DIR]
 
-Loads the model once and transcribes every manifest at every boost (0 = no biasing). For each: raw and
+Loads the model once and transcribes every manifest at every boost (0 = no biasing) and beam width. For each: raw and
 normalized WER, term recall, false alarms (per 1,000 reference words) and the error on the words outside
 the terms (substitutions and deletions of non-term reference words plus insertions away from a term, over
 the non-term reference words, normalized), the three figures Moonshine's harness reports for its biasing.
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--jargon", type=Path, required=True)
     parser.add_argument("--boosts", default="0,2,4")
     parser.add_argument("--start-shares", default="0.5", help="comma list: the first-token bonus as a share of boost")
+    parser.add_argument("--beams", default="4", help="comma list: beam widths (1 = greedy)")
     parser.add_argument("--model", default="moonshine-cpp")
     parser.add_argument("--adapter", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None, help="JSON lines with every result and hypothesis")
@@ -95,21 +97,22 @@ def main() -> None:
             print(f"{manifest}: {len(problems)} rows skipped", file=sys.stderr)
         sets[manifest] = (clips, [load_audio(c.audio) for c in clips])
     out = args.output.open("w", encoding="utf-8") if args.output else None
-    for share in [float(s) for s in args.start_shares.split(",")]:
-        for boost in [float(b) for b in args.boosts.split(",")]:
-            biased = replace(asr, bias=JargonBias(asr.tokenizer, terms, boost, share) or None)
-            for manifest, (clips, audios) in sets.items():
-                start = time.perf_counter()
-                hyps = transcribe(biased, audios)
-                result = score([c.text for c in clips], hyps, terms)
-                result |= {"manifest": str(manifest), "boost": boost, "start_share": share,
-                           "adapter": str(args.adapter or ""), "seconds": round(time.perf_counter() - start, 1)}
-                print(json.dumps({k: v for k, v in result.items() if k != "per_term"}), flush=True)
-                print("   per term [hits, expected, false alarms]:", json.dumps(result["per_term"]), flush=True)
-                if out:
-                    rows = [{"id": c.id, "ref": c.text, "hyp": h} for c, h in zip(clips, hyps)]
-                    out.write(json.dumps(result | {"rows": rows}, ensure_ascii=False) + "\n")
-                    out.flush()
+    grid = [(share, boost, beams) for share in args.start_shares.split(",") for boost in args.boosts.split(",")
+            for beams in args.beams.split(",")]
+    for share, boost, beams in [(float(s), float(b), int(n)) for s, b, n in grid]:
+        biased = replace(asr, bias=JargonBias(asr.tokenizer, terms, boost, share) or None, beams=beams)
+        for manifest, (clips, audios) in sets.items():
+            start = time.perf_counter()
+            hyps = transcribe(biased, audios)
+            result = score([c.text for c in clips], hyps, terms)
+            result |= {"manifest": str(manifest), "boost": boost, "start_share": share, "beams": beams,
+                       "adapter": str(args.adapter or ""), "seconds": round(time.perf_counter() - start, 1)}
+            print(json.dumps({k: v for k, v in result.items() if k != "per_term"}), flush=True)
+            print("   per term [hits, expected, false alarms]:", json.dumps(result["per_term"]), flush=True)
+            if out:
+                rows = [{"id": c.id, "ref": c.text, "hyp": h} for c, h in zip(clips, hyps)]
+                out.write(json.dumps(result | {"rows": rows}, ensure_ascii=False) + "\n")
+                out.flush()
 
 
 if __name__ == "__main__":

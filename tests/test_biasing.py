@@ -1,16 +1,18 @@
 import json
+import math
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from tiny import build_tiny_tokenizer, speech_wav
-from vocabd.asr.biasing import JargonBias, TokenTrie, configured_bias, term_variants, with_bias
+from vocabd.asr.biasing import JargonBias, TokenTrie, configured_decoding, term_variants, with_bias
 from vocabd.asr.labels import DECODER_START_ID
 from vocabd.asr.model import load_asr
 from vocabd.asr.transcribe import transcribe
 from vocabd.audio import load_audio
-from vocabd.config import BiasConfig
+from vocabd.config import BiasConfig, Config
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,34 @@ def test_bonus_grows_with_depth_and_only_continues_the_term(tokenizer):
     assert bias.bonuses(ids(tokenizer, "▁(k"))[u] == pytest.approx(2.0)  # bare after a symbol, depth 1
 
 
+def test_a_term_left_half_written_gives_its_bonus_back(tokenizer):
+    import torch
+
+    bias = JargonBias(tokenizer, ["kubectl"], boost=2.0, start_share=0.5)
+    b, x, space = (ids(tokenizer, c)[0] for c in ("b", "x", "▁"))
+
+    def net(prefix: str) -> torch.Tensor:  # what the processor adds to each next token after `prefix`
+        return bias(torch.tensor([[DECODER_START_ID, *ids(tokenizer, prefix)]]), torch.zeros(1, len(tokenizer)))[0]
+
+    collected = 1.0 + 2.0 + 2.0 * (1 + math.log(2))  # "▁" (a start), "k" (depth 1), "u" (depth 2)
+    after_ku = net("▁ku")
+    assert after_ku[x].item() == pytest.approx(-collected)  # leaving the term: its bonus taken back
+    assert after_ku[b].item() == pytest.approx(2.0 * (1 + math.log(3)))  # going on: the next bonus
+    assert after_ku[space].item() == pytest.approx(1.0 - collected)  # another term's start
+    after_term = net("▁kubectl")
+    assert after_term[x].item() == 0.0 and after_term[space].item() == pytest.approx(1.0)  # a finished term keeps it
+    repeat = net("▁kubectl▁kubect")
+    l = ids(tokenizer, "l")[0]
+    assert repeat[x].item() < 0 and repeat[l].item() == pytest.approx(repeat[x].item())  # again: it earns nothing
+
+
+def test_beam_search_decodes_with_the_bias(tiny_model, tmp_path):
+    asr = with_bias(load_asr(tiny_model), ["kubectl"], boost=40.0)
+    audio = load_audio(speech_wav(tmp_path / "k.wav", "open cube control now"))
+    texts = transcribe(replace(asr, beams=4), [audio, audio[: len(audio) // 2]])
+    assert "kubectl" in texts[0] and texts[0].count("kubectl") == 1
+
+
 def test_processor_raises_the_term_probability_in_the_model(tiny_model):
     import torch
 
@@ -78,8 +108,9 @@ def test_no_terms_means_no_bias(tiny_model, tmp_path, tokenizer):
 
     asr = load_asr(tiny_model)
     assert with_bias(asr, [], boost=3.0).bias is None and with_bias(asr, [" "], boost=3.0).bias is None
-    assert configured_bias(asr, ["kubectl"], BiasConfig(enabled=False)).bias is None
-    assert configured_bias(asr, ["kubectl"], BiasConfig(), disabled=True).bias is None
+    assert configured_decoding(asr, ["kubectl"], Config(bias=BiasConfig(enabled=False))).bias is None
+    unbiased = configured_decoding(asr, ["kubectl"], Config(), no_bias=True)
+    assert unbiased.bias is None and unbiased.beams == Config().decode.beams  # --no-bias keeps the beam search
     empty = JargonBias(tokenizer, [], boost=3.0)
     scores = torch.randn(2, len(tokenizer))
     assert torch.equal(empty(torch.ones(2, 3, dtype=torch.long), scores.clone()), scores)
@@ -106,4 +137,5 @@ def test_cli_biases_with_the_workspace_list_unless_no_bias(tiny_model, tmp_path)
     biased = json.loads(run("evaluate", str(tmp_path / "m.jsonl"), *jargon))
     plain = json.loads(run("evaluate", str(tmp_path / "m.jsonl"), *jargon, "--no-bias"))
     assert biased["bias"] == {"terms": 1, "boost": 40.0, "start_bonus": 20.0} and plain["bias"] is None
+    assert biased["beams"] == plain["beams"] == 4
     assert biased["terms"]["kubectl"]["hits"] == 1 and plain["terms"]["kubectl"]["hits"] == 0

@@ -78,11 +78,14 @@ def server(workspace):
 
 
 def expected_text(model: Path, wav: Path, adapter: Path | None = None) -> str:
+    """What `vocabd transcribe` writes with the default settings (the test workspaces have no jargon list)."""
+    from vocabd.asr.biasing import configured_decoding
     from vocabd.asr.model import load_asr
     from vocabd.asr.transcribe import transcribe
     from vocabd.audio import load_audio
+    from vocabd.config import Config
 
-    return transcribe(load_asr(model, adapter), [load_audio(wav)])[0]
+    return transcribe(configured_decoding(load_asr(model, adapter), [], Config()), [load_audio(wav)])[0]
 
 
 def test_json_text_and_verbose_json(server, wavs, tiny_model):

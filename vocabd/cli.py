@@ -122,10 +122,11 @@ def workspace_or_none(workspace: Path | None) -> Workspace | None:
         return None
 
 
-def bias_config(ws: Workspace | None):
-    from vocabd.config import BiasConfig
+def settings(ws: Workspace | None):
+    """The workspace's settings, or the built-in defaults outside a workspace."""
+    from vocabd.config import Config
 
-    return ws.config.bias if ws is not None else BiasConfig()
+    return ws.config if ws is not None else Config()
 
 
 def log_to_workspace(workspace: Path | None) -> None:
@@ -193,7 +194,7 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
     Each run loads the model (seconds); to transcribe often, keep it loaded with `vocabd serve`."""
     import json
 
-    from vocabd.asr.biasing import configured_bias, jargon_terms
+    from vocabd.asr.biasing import configured_decoding, jargon_terms
     from vocabd.asr.model import load_asr
     from vocabd.asr.transcribe import transcribe as run
     from vocabd.audio import load_audio
@@ -204,7 +205,7 @@ def transcribe(files: tuple[Path, ...], model: str | None, adapter: Path | None,
         adapter = active_adapter(workspace)
     ws = workspace_or_none(workspace)
     asr = load_asr(model or default_model(workspace), adapter, offline_fallback(workspace))
-    asr = configured_bias(asr, jargon_terms(ws.jargon if ws else None), bias_config(ws), no_bias)
+    asr = configured_decoding(asr, jargon_terms(ws.jargon if ws else None), settings(ws), no_bias)
     texts = run(asr, audios, batch_size)
     for path, text in zip(files, texts):
         click.echo(json.dumps({"audio": str(path), "text": text}, ensure_ascii=False) if as_json else text)

@@ -156,6 +156,12 @@ class BiasConfig:
 
 
 @dataclass
+class DecodeConfig:
+    beams: int = limited(4, 1, 16, help="hypotheses kept while transcribing (beam search: a term the first guess "
+                                        "missed can still win); 1 = greedy, about twice as fast")
+
+
+@dataclass
 class GeneralConfig:
     pool: str = limited("auto", choices=GENERAL_POOLS,
                         help="default general-speech pool; auto: hub if cached/reachable, else synthetic")
@@ -174,6 +180,7 @@ class Config:
     general: GeneralConfig = field(default_factory=GeneralConfig)
     data: DataConfig = field(default_factory=DataConfig)
     bias: BiasConfig = field(default_factory=BiasConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 
 def load_config(path: Path) -> Config:

@@ -5,6 +5,11 @@ more likely by `boost * (1 + ln depth)` (depth = term tokens already written), s
 the first token of a term gets a smaller bonus. Each term is in the trie twice: as the model writes it at a
 word start (`▁k ub ect l`) and bare (`k ub ect l`, after `(` or `/`); the bare form only counts as started
 after a token that ends in a symbol, never inside a word, and its first token gets no bonus.
+
+A bonus is kept only by a term that is finished: when the output leaves a term half-written, what that term
+was given is taken back. Many terms start with a common token (`▁k`, `▁W`, `▁`), and without the take-back
+every hypothesis that merely passes through one would keep the bonus; in beam search (transcribe.py) that
+would bend ordinary speech toward the terms' first tokens.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from vocabd.asr.model import Asr
-from vocabd.config import BiasConfig
+from vocabd.config import Config
 from vocabd.jargon import parse_jargon
 
 WORD_START = "▁"  # SentencePiece's mark for a leading space
@@ -25,7 +30,11 @@ START_SHARE = 0.5  # the bonus for a term's first token, as a share of `boost`
 @dataclass
 class TrieNode:
     children: dict[int, "TrieNode"] = field(default_factory=dict)
-    ends: bool = False  # a whole term ends here
+    term: str | None = None  # the whole term that ends here
+
+    @property
+    def ends(self) -> bool:
+        return self.term is not None
 
 
 class TokenTrie:
@@ -37,13 +46,13 @@ class TokenTrie:
         for seq in sequences:
             self.add(seq)
 
-    def add(self, seq: Sequence[int]) -> None:
+    def add(self, seq: Sequence[int], term: str = "") -> None:
         if not seq:
             return
         node = self.root
         for token in seq:
             node = node.children.setdefault(int(token), TrieNode())
-        node.ends = True
+        node.term = term
         self.depth = max(self.depth, len(seq))
 
     def walk(self, tokens: Sequence[int]) -> TrieNode | None:
@@ -87,11 +96,12 @@ class JargonBias:
         self.spaced, self.bare = TokenTrie(), TokenTrie()
         for term in self.terms:
             spaced, bare = term_variants(tokenizer, term)
-            self.spaced.add(spaced)
+            self.spaced.add(spaced, term)
             if bare != spaced:
-                self.bare.add(bare)
+                self.bare.add(bare, term)
         self.skip = set(getattr(tokenizer, "all_special_ids", []) or [])
         self._ends_in_symbol = _symbol_endings(tokenizer)
+        self._accounts: dict[tuple[int, ...], Account] = {}  # per written prefix, for the generation under way
 
     def __bool__(self) -> bool:
         return bool(self.terms) and self.boost > 0
@@ -105,31 +115,86 @@ class JargonBias:
         if self.start_bonus > 0:
             for token in self.spaced.root.children:  # a bare start is only continued, never pushed
                 out[token] = self.start_bonus
+        for depth, node in self._matches(written):
+            bonus = self.boost * (1.0 + math.log(depth))
+            for token in node.children:
+                out[token] = max(out.get(token, 0.0), bonus)
+        return out
+
+    def _matches(self, written: Sequence[int]) -> Iterator[tuple[int, TrieNode]]:
+        """(depth, node) of every term that the end of `written` has started (or just finished)."""
         for trie in (self.spaced, self.bare):
             for depth in range(1, min(trie.depth, len(written)) + 1):
                 begin = len(written) - depth
                 if trie is self.bare and begin > 0 and written[begin - 1] not in self._ends_in_symbol:
                     continue
                 node = trie.walk(written[begin:])
-                if node is None:
-                    continue
-                bonus = self.boost * (1.0 + math.log(depth))
-                for token in node.children:
-                    out[token] = max(out.get(token, 0.0), bonus)
-        return out
+                if node is not None:
+                    yield depth, node
+
+    def _account(self, written: tuple[int, ...]) -> "Account":
+        """What `written` has collected, built on the longest prefix already accounted for (the last step's)."""
+        known = len(written)
+        while known and written[:known] not in self._accounts:
+            known -= 1
+        account = self._accounts[written[:known]] if known else Account()
+        for end in range(known + 1, len(written) + 1):
+            prefix = written[: end - 1]
+            account = self._advance(account, prefix, written[end - 1], self.bonuses(prefix))
+            self._accounts[written[:end]] = account
+        return account
+
+    def _advance(self, account: "Account", written: tuple[int, ...], token: int, bonus: dict[int, float]) -> "Account":
+        """The account after `token` follows `written`: its bonus added; a finished term's tokens kept (the
+        first time the hypothesis writes that term: a loop of it earns nothing); the tokens of a term still open
+        counted; those of a term left half-written dropped."""
+        now = written + (token,)
+        gains = account.gains + (bonus.get(token, 0.0),)
+        kept = list(account.kept) + [False]
+        finished = set(account.finished)
+        open_depth = 0
+        for depth, node in self._matches(now):
+            if node.ends and node.term not in account.finished:
+                kept[-depth:] = [True] * depth
+                finished.add(node.term)
+            if node.children:
+                open_depth = max(open_depth, depth)
+        first_open = len(now) - open_depth
+        total = sum(g for i, (g, k) in enumerate(zip(gains, kept)) if k or i >= first_open)
+        return Account(gains, tuple(kept), total, sum(g for g, k in zip(gains, kept) if k), frozenset(finished))
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if not self:
             return scores
         import torch
 
+        if input_ids.shape[-1] <= 1:  # a new generation: the accounts of the last one are of no use
+            self._accounts.clear()
         for row, ids in enumerate(input_ids.tolist()):
-            bonus = self.bonuses([t for t in ids if t not in self.skip])
+            written = tuple(t for t in ids if t not in self.skip)
+            account = self._account(written)
+            gains = self.bonuses(written)
+            take_back = account.total - account.kept_total  # lost unless the next token goes on with the term
+            bonus = dict(gains)
+            for token in {t for _, node in self._matches(written) for t in node.children}:
+                bonus[token] = self._advance(account, written, token, gains).total - account.total + take_back
+            if take_back:
+                scores[row] -= take_back
             if bonus:
                 index = torch.tensor(list(bonus), dtype=torch.long, device=scores.device)
                 values = torch.tensor(list(bonus.values()), dtype=scores.dtype, device=scores.device)
                 scores[row].index_add_(0, index, values)
         return scores
+
+
+@dataclass(frozen=True)
+class Account:
+    """The bonus a written prefix has collected, per token; `kept`: the token is in a finished term."""
+    gains: tuple[float, ...] = ()
+    kept: tuple[bool, ...] = ()
+    total: float = 0.0  # what the hypothesis holds now: the finished terms' gains and the open term's
+    kept_total: float = 0.0  # the finished terms' alone
+    finished: frozenset[str] = frozenset()  # terms written (and paid for) already
 
 
 def _symbol_endings(tokenizer: Any) -> set[int]:
@@ -156,8 +221,10 @@ def jargon_terms(path: Path | None) -> list[str]:
     return [t.written for t in parse_jargon(path)] if path is not None and path.is_file() else []
 
 
-def configured_bias(asr: Asr, terms: Sequence[str], config: BiasConfig, disabled: bool = False) -> Asr:
-    """`asr` biased toward `terms` as `[bias]` says, unless biasing is off (config or `--no-bias`)."""
-    if disabled or not config.enabled:
+def configured_decoding(asr: Asr, terms: Sequence[str], config: Config, no_bias: bool = False) -> Asr:
+    """`asr` decoding as the settings say: `[decode] beams` hypotheses, biased toward `terms` as `[bias]` says
+    unless biasing is off (config or `--no-bias`)."""
+    asr = replace(asr, beams=config.decode.beams)
+    if no_bias or not config.bias.enabled:
         return replace(asr, bias=None)
-    return with_bias(asr, terms, config.boost)
+    return with_bias(asr, terms, config.bias.boost)

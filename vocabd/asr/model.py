@@ -27,6 +27,7 @@ class Asr:
     identity: ModelIdentity  # the base really loaded: its source and a hash of its weights
     adapter: Path | None = None
     bias: Any = None  # a JargonBias (vocabd/asr/biasing.py) that transcribe() applies, or None
+    beams: int = 1  # beam search width in transcribe(); 1 = greedy
 
 
 @lru_cache(maxsize=8)

@@ -36,7 +36,8 @@ def transcribe(
     on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Texts for 16 kHz mono float32 clips, in input order. Clips of similar length share a batch.
-    With `asr.bias` set (`biasing.with_bias`), generation favours the jargon's terms."""
+    With `asr.bias` set (`biasing.with_bias`), generation favours the jargon's terms; `asr.beams` hypotheses
+    are kept at each step."""
     import torch
     from transformers import LogitsProcessorList
 
@@ -54,7 +55,7 @@ def transcribe(
                 max_new_tokens=max_new_tokens(values.shape[1] / SAMPLE_RATE),
                 decoder_start_token_id=DECODER_START_ID,
                 do_sample=False,
-                num_beams=1,
+                num_beams=asr.beams,
                 logits_processor=processors,
             )
         for i, text in zip(chunk, asr.tokenizer.batch_decode(ids, skip_special_tokens=True)):

@@ -42,6 +42,7 @@ class EvalResult:
     utterances: list[Utterance]
     skipped: list[str] = field(default_factory=list)  # bad manifest rows, with the reason
     bias: dict | None = None  # the jargon biasing decoding ran with (terms, boost), None when off
+    beams: int = 1  # beam search width decoding ran with
 
     @property
     def rtf(self) -> float:
@@ -64,7 +65,7 @@ class EvalResult:
             "false_alarms": sum(s.false_alarms for s in self.terms.values()),
             "worst": [vars(u) | {"wer": u.wer} for u in self.worst()],
             "utterances": [vars(u) | {"wer": u.wer} for u in self.utterances],
-            "skipped": self.skipped, "bias": self.bias,
+            "skipped": self.skipped, "bias": self.bias, "beams": self.beams,
         }
 
 
@@ -90,5 +91,5 @@ def evaluate_clips(
         audio_seconds=sum(len(a) for a in audios) / SAMPLE_RATE, wall_seconds=wall,
         wer=wer(refs, hyps), wer_normalized=wer(refs, hyps, normalized=True),
         terms=term_stats(refs, hyps, terms), utterances=utterances,
-        bias=asr.bias.describe() if asr.bias else None,
+        bias=asr.bias.describe() if asr.bias else None, beams=asr.beams,
     )

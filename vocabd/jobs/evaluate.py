@@ -102,9 +102,9 @@ def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None, model: st
 
 def _cache_file(ws: Workspace, manifest: Path, base: ModelIdentity | None) -> Path:
     """Keyed by the base model (the hash of its weights when known), the manifest's content, the jargon list's
-    content and the biasing settings."""
+    content and the decoding settings."""
     digest = hashlib.sha256((base.sha256 if base else ws.config.model.base).encode())
-    digest.update(repr(ws.config.bias).encode())
+    digest.update(repr((ws.config.bias, ws.config.decode)).encode())
     digest.update(manifest.read_bytes())
     if (jargon := jargon_file(ws)) is not None:
         digest.update(jargon.read_bytes())

@@ -78,11 +78,11 @@ class ModelWorker:
         return Loaded(active, asr)
 
     def _biased(self, asr):
-        """Decoding biased toward the jargon list, as `vocabd transcribe` does ([bias] in vocabd.toml)."""
-        from vocabd.asr.biasing import configured_bias, jargon_terms
+        """Decoding as `vocabd transcribe` does it ([decode] and [bias] in vocabd.toml)."""
+        from vocabd.asr.biasing import configured_decoding, jargon_terms
 
         jargon = self.ws.jargon
-        return configured_bias(asr, jargon_terms(jargon if jargon.is_file() else None), self.ws.config.bias)
+        return configured_decoding(asr, jargon_terms(jargon if jargon.is_file() else None), self.ws.config)
 
     def _stamps(self) -> tuple:
         try:

@@ -37,9 +37,9 @@ class EvalRequest:
 
 def evaluate_manifest(request: EvalRequest) -> Any:
     """The EvalResult of `request` (WER raw and normalized, term recall, worst clips, real-time factor)."""
-    from vocabd.asr.biasing import configured_bias
+    from vocabd.asr.biasing import configured_decoding
     from vocabd.asr.model import load_asr
-    from vocabd.config import BiasConfig
+    from vocabd.config import Config
     from vocabd.evaluation.evaluate import evaluate_clips
     from vocabd.jargon import parse_jargon
     from vocabd.manifest import audio_root, read_manifest
@@ -56,7 +56,7 @@ def evaluate_manifest(request: EvalRequest) -> Any:
     adapter = Path(request.adapter) if request.adapter else None
     with heavy_worker("evaluate"):  # one torch-heavy worker at a time on this machine
         asr = load_asr(model, adapter, ws.config.model.offline_fallback if ws else True)
-        asr = configured_bias(asr, terms, ws.config.bias if ws else BiasConfig(), request.no_bias)
+        asr = configured_decoding(asr, terms, ws.config if ws else Config(), request.no_bias)
         result = evaluate_clips(asr, clips, terms, request.batch_size, progress=request.progress)
     result.skipped = [str(p) for p in problems]
     return result
