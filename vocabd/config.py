@@ -151,7 +151,7 @@ class GateConfig:
 @dataclass
 class BiasConfig:
     enabled: bool = setting(True, "favour the jargon list's terms while transcribing (vocabd/asr/biasing.py)")
-    boost: float = limited(2.0, 0, 100,
+    boost: float = limited(1.5, 0, 100,
                            help="logit bonus for continuing a started term (x (1 + ln depth)); half to start one")
 
 
