@@ -6,10 +6,11 @@ the first token of a term gets a smaller bonus. Each term is in the trie twice: 
 word start (`▁k ub ect l`) and bare (`k ub ect l`, after `(` or `/`); the bare form only counts as started
 after a token that ends in a symbol, never inside a word, and its first token gets no bonus.
 
-A bonus is kept only by a term that is finished: when the output leaves a term half-written, what that term
-was given is taken back. Many terms start with a common token (`▁k`, `▁W`, `▁`), and without the take-back
-every hypothesis that merely passes through one would keep the bonus; in beam search (transcribe.py) that
-would bend ordinary speech toward the terms' first tokens.
+A bonus is kept only by a term that is finished, and only the first time a hypothesis writes that term: when
+the output leaves a term half-written, or finishes one it wrote before, what it was given for it is taken back.
+Many terms start with a common token (`▁k`, `▁W`, `▁`), and without the take-back every hypothesis that merely
+passes through one would keep the bonus; in beam search (transcribe.py) that bends ordinary speech toward the
+terms' first tokens, and a hypothesis that loops on a term ("250ms. 250ms. 250ms.") would be paid per loop.
 """
 
 from __future__ import annotations
