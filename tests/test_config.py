@@ -2,6 +2,7 @@ import dataclasses
 import json
 import tomllib
 
+import numpy as np
 import pytest
 
 from vocabd import config as config_module
@@ -229,3 +230,19 @@ def test_a_flag_is_held_to_the_same_range_as_the_file(tmp_path):
     ws.manifest("train").write_text('{"audio": "a.wav", "text": "a"}\n')
     with pytest.raises(VocabdError, match=r"lr must be in \(0, 0.1\], got 5.0; batch_size must be in \[1, 1024\]"):
         build_run_config(ws, "r", ws.manifest("train"), {"lr": 5.0, "batch_size": 0})
+
+
+def test_transcribe_refuses_a_workspace_whose_settings_are_broken(tmp_path):
+    """A bad vocabd.toml is an error naming it, never a silent fall-back to the defaults (no jargon, no adapter)."""
+    from click.testing import CliRunner
+
+    from vocabd.audio import write_wav
+    from vocabd.cli import main
+
+    ws = init_workspace(tmp_path / "ws")
+    ws.config_file.write_text("[decode]\nbeams = 0\n")
+    wav = tmp_path / "a.wav"
+    write_wav(wav, np.zeros(16000, dtype="float32"))
+    result = CliRunner().invoke(main, ["transcribe", str(wav), "-w", str(ws.root)])
+    assert result.exit_code == 1
+    assert f"{ws.config_file}: [decode.beams] must be in [1, 16], got 0" in result.output

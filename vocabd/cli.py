@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from vocabd.config import TARGET_CHOICES
-from vocabd.errors import VocabdError
+from vocabd.errors import VocabdError, WorkspaceError
 from vocabd.log import configure_logging
 from vocabd.workspace import Workspace, find_workspace, init_workspace
 
@@ -115,10 +115,11 @@ no_bias_option = click.option("--no-bias", is_flag=True,
 
 
 def workspace_or_none(workspace: Path | None) -> Workspace | None:
-    """The workspace when one is found (its settings apply), else None (the built-in defaults)."""
+    """The workspace when one is found (its settings apply), else None (the built-in defaults). A workspace
+    whose vocabd.toml is broken is an error, not "no workspace"."""
     try:
         return find_workspace(workspace)
-    except VocabdError:
+    except WorkspaceError:
         return None
 
 
