@@ -116,7 +116,9 @@ no_bias_option = click.option("--no-bias", is_flag=True,
 
 def workspace_or_none(workspace: Path | None) -> Workspace | None:
     """The workspace when one is found (its settings apply), else None (the built-in defaults). A workspace
-    whose vocabd.toml is broken is an error, not "no workspace"."""
+    whose vocabd.toml is broken, or a `--workspace` that is not one, is an error, not "no workspace"."""
+    if workspace is not None:
+        return find_workspace(workspace)
     try:
         return find_workspace(workspace)
     except WorkspaceError:
