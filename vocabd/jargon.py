@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from vocabd.errors import VocabdError
@@ -23,8 +24,13 @@ log = get_logger(__name__)
 class Term:
     written: str  # the label the model must learn to output
     spoken: str  # what the synthesizer says
-    alternatives: tuple[str, ...] = ()  # other ways people say it (derived forms only; a list's own form is final)
     given: bool = field(default=False, compare=False)  # the spoken form was written in the list (not derived)
+
+    @cached_property
+    def alternatives(self) -> tuple[str, ...]:
+        """Other ways people say it: derived forms only, a list's own form is final. Derived on first use: only
+        the synthesizer needs them, and a name's other reading looks words up in a dictionary."""
+        return () if self.given else spoken_forms(self.written)[1:]
 
     @property
     def spoken_forms(self) -> tuple[str, ...]:
@@ -103,8 +109,7 @@ def _parse_line(raw: str, path: Path, number: int) -> Term | None:
     written = " ".join(written.split())
     if spoken:
         return Term(written=written, spoken=" ".join(spoken.split()), given=True)
-    first, *others = spoken_forms(written)
-    return Term(written=written, spoken=first, alternatives=tuple(others))
+    return Term(written=written, spoken=spoken_form(written))
 
 
 # --- spoken forms -------------------------------------------------------------------------------
@@ -124,8 +129,9 @@ NUMERONYMS = {"k8s": "kubernetes", "i18n": "internationalization", "l10n": "loca
 
 # Names whose letters do not tell how they are said; the first form is the usual one.
 SAID_AS = {
-    "k8s": ("kubernetes", "K eights"), "kubectl": ("kube control", "kube C T L", "kube cuddle"),
-    "nginx": ("engine X",), "postgresql": ("postgres Q L", "postgres"), "postgres": ("postgres",),
+    "k8s": ("kubernetes", "koober netties", "K eights"),
+    "kubectl": ("kube control", "koob control", "kube C T L", "kube cuddle"),
+    "nginx": ("engine X",), "postgresql": ("postgres Q L", "post gress Q L", "postgres"), "postgres": ("postgres",),
     "mysql": ("my S Q L", "my sequel"), "sqlite": ("S Q lite", "sequel lite"), "json": ("jason", "J S O N"),
     "yaml": ("yamel",), "oauth": ("oh auth",), "sudo": ("sue do",), "github": ("git hub",), "gitlab": ("git lab",),
     "ubuntu": ("oo boon too",), "debian": ("debbian",), "linux": ("linnux",), "gif": ("gif", "jif"),
@@ -171,7 +177,7 @@ def _cardinal(n: int) -> str:
 
 def spoken_form(written: str) -> str:
     """How a person says a written term: 'ops@acme.io' -> 'ops at acme dot I O', 'WER' -> 'W E R'."""
-    return spoken_forms(written)[0]
+    return " ".join(" ".join(_word_forms(word)[0] for word in written.split()).split())
 
 
 MAX_FORMS = 4
@@ -179,13 +185,18 @@ MAX_FORMS = 4
 
 def spoken_forms(written: str) -> tuple[str, ...]:
     """The usual way to say `written`, then other ways people say it (each word varied on its own)."""
-    per_word = [_word_forms(word) for word in written.split()]
+    per_word = [_forms_and_readings(word) for word in written.split()]
     first = [forms[0] for forms in per_word]
     out = [first]
     for i, forms in enumerate(per_word):
         out += [first[:i] + [other] + first[i + 1 :] for other in forms[1:]]
     said = (" ".join(" ".join(words).split()) for words in out)
     return tuple(dict.fromkeys(said))[:MAX_FORMS]
+
+
+def _forms_and_readings(word: str) -> tuple[str, ...]:
+    forms = _word_forms(word)
+    return (*forms, *_other_reading(word, forms[0]))
 
 
 _VERSION = re.compile(r"[vV](\d+(?:\.\d+)*)")
@@ -207,6 +218,43 @@ def _word_forms(word: str) -> tuple[str, ...]:
     if (unit := re.fullmatch(r"(\d+)([A-Za-z]+)", word)) and int(unit.group(1)) % 100 and int(unit.group(1)) > 100:
         return (spoken, spoken.replace(" hundred ", " hundred and ", 1))  # 250ms
     return (spoken,)
+
+
+_VOWEL_GROUPS = re.compile(r"[aeiou]+")
+_OTHER_VOWELS = {"a": "ah", "u": "oo"}
+
+
+def _other_reading(word: str, said: str) -> tuple[str, ...]:
+    """A name known only in writing is read more than one way, its a's and u's most of all: 'Grafana' also as
+    'grahfahnah', 'CUDA' as 'coodah'. That reading, spelled for a synthesizer; none for a word said otherwise
+    than written (kubectl), a short one or a dictionary word (Kafka, caller)."""
+    lower = word.lower()
+    if said.lower() != lower or not lower.isalpha() or len(lower) < 4 or len(_VOWEL_GROUPS.findall(lower)) < 2:
+        return ()
+    reading = _VOWEL_GROUPS.sub(lambda m: _OTHER_VOWELS.get(m.group(), m.group()), lower)
+    return (reading,) if reading != lower and not is_dictionary_word(lower) and not _compound(lower) else ()
+
+
+_PREFIXES = ("un", "re", "de", "dis", "non", "pre", "sub", "auto", "multi", "over", "under", "out")
+
+
+def _compound(word: str) -> bool:
+    """'unmute', 'webhook', 'autoscale': a prefix or word, then a word of four letters or more, read as such."""
+    return any((head in _PREFIXES or len(head) >= 3 and is_dictionary_word(head)) and is_dictionary_word(tail)
+               for i in range(2, len(word) - 3) for head, tail in [(word[:i], word[i:])])
+
+
+@lru_cache(maxsize=1)
+def _dictionary():
+    from spellchecker import SpellChecker
+
+    return SpellChecker(distance=1)
+
+
+def is_dictionary_word(word: str) -> bool:
+    if any(c.isdigit() for c in word) and not word.isdigit():
+        return False  # k8s, v1.2, mp3: jargon shapes
+    return word.isdigit() or bool(_dictionary().known([word.lower()]))
 
 
 def _spoken_word(word: str) -> str:

@@ -4,28 +4,16 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from vocabd.corrections.store import read_proposed
 from vocabd.evaluation.metrics import normalize
 from vocabd.files import write_json
+from vocabd.jargon import is_dictionary_word
 from vocabd.longform.align import align
 from vocabd.workspace import PROPOSED_TERMS, Workspace
 
 _EDGES = re.compile(r"^[\"'(\[{,.;:!?]+|[\"')\]},.;:!?]+$")
 
-
-@lru_cache(maxsize=1)
-def _dictionary():
-    from spellchecker import SpellChecker
-
-    return SpellChecker(distance=1)
-
-
-def is_dictionary_word(word: str) -> bool:
-    if any(c.isdigit() for c in word) and not word.isdigit():
-        return False  # k8s, v1.2, mp3: jargon shapes
-    return word.isdigit() or bool(_dictionary().known([word.lower()]))
 
 
 def misheard_words(hypothesis: str, correction: str) -> list[str]:
