@@ -9,7 +9,7 @@ import pytest
 from tiny import speech_wav, tone
 from vocabd.asr.labels import DECODER_START_ID, encode_labels
 from vocabd.asr.model import load_asr, resolve_model
-from vocabd.asr.transcribe import max_new_tokens, pad_batch, transcribe
+from vocabd.asr.transcribe import drop_loop, max_new_tokens, pad_batch, transcribe
 from vocabd.audio import load_audio
 from vocabd.errors import VocabdError
 
@@ -17,6 +17,15 @@ from vocabd.errors import VocabdError
 def test_generation_cap_scales_with_audio():
     assert max_new_tokens(0.2) == 8
     assert max_new_tokens(10.0) == 65
+
+
+def test_a_runaway_loop_keeps_its_phrase_once():
+    eos = 2
+    assert drop_loop([1, 5, 6, 7, 8, 9, 7, 8, 9, 7, 8, 9, 7, 8], eos) == [1, 5, 6, 7, 8, 9]
+    assert drop_loop([1, 5, 5, 5, 5, 5], eos) == [1, 5]
+    assert drop_loop([1, 5, 6, 5, 6], eos) == [1, 5, 6, 5, 6]  # said twice: people do
+    ended = [1, 7, 8, 7, 8, 7, 8, 7, 8, eos]
+    assert drop_loop(ended, eos) == ended  # a text that ended by itself is the model's answer
 
 
 def test_pad_batch_masks_padding():

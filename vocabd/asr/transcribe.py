@@ -12,10 +12,26 @@ from vocabd.asr.model import Asr
 from vocabd.audio import SAMPLE_RATE
 
 TOKENS_PER_SECOND = 6.5  # longer generation loops hallucinate
+LOOP_REPEATS = 3  # a phrase said this often in a row at the end of a text that never ended is a decoding loop
 
 
 def max_new_tokens(seconds: float) -> int:
     return max(8, math.ceil(seconds * TOKENS_PER_SECOND))
+
+
+def drop_loop(ids: Sequence[int], eos: int) -> list[int]:
+    """A generation that ran out of tokens while repeating a phrase ('of the 2000s, of the 2000s, of the 20')
+    keeps the phrase once. One that ended by itself is left alone: people do repeat themselves."""
+    ids = list(ids)
+    if eos in ids:
+        return ids
+    for period in range(1, len(ids) // LOOP_REPEATS + 1):
+        periodic = period  # the length of the tail in which every token equals the one `period` later
+        while periodic < len(ids) and ids[-periodic - 1] == ids[-periodic - 1 + period]:
+            periodic += 1
+        if periodic >= LOOP_REPEATS * period:
+            return ids[: len(ids) - periodic + period]
+    return ids
 
 
 def pad_batch(audios: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +74,8 @@ def transcribe(
                 num_beams=asr.beams,
                 logits_processor=processors,
             )
-        for i, text in zip(chunk, asr.tokenizer.batch_decode(ids, skip_special_tokens=True)):
+        rows = [drop_loop(row, asr.tokenizer.eos_token_id) for row in ids.tolist()]
+        for i, text in zip(chunk, asr.tokenizer.batch_decode(rows, skip_special_tokens=True)):
             texts[i] = text.strip()
         if on_batch is not None:
             on_batch(len(chunk))
