@@ -22,8 +22,9 @@ def test_generation_cap_scales_with_audio():
 def test_a_runaway_loop_keeps_its_phrase_once():
     eos = 2
     assert drop_loop([1, 5, 6, 7, 8, 9, 7, 8, 9, 7, 8, 9, 7, 8], eos) == [1, 5, 6, 7, 8, 9]
-    assert drop_loop([1, 5, 5, 5, 5, 5], eos) == [1, 5]
-    assert drop_loop([1, 5, 6, 5, 6], eos) == [1, 5, 6, 5, 6]  # said twice: people do
+    assert drop_loop([1, 5, 5, 5, 5, 5, 5], eos) == [1, 5]
+    assert drop_loop([1, 4, 5, 6, 4, 5, 6, 4, 5], eos) == [1, 4, 5, 6]  # twice and cut off
+    assert drop_loop([1, 5, 6, 5, 6], eos) == [1, 5, 6, 5, 6]  # too short to call a loop
     ended = [1, 7, 8, 7, 8, 7, 8, 7, 8, eos]
     assert drop_loop(ended, eos) == ended  # a text that ended by itself is the model's answer
 

@@ -12,7 +12,8 @@ from vocabd.asr.model import Asr
 from vocabd.audio import SAMPLE_RATE
 
 TOKENS_PER_SECOND = 6.5  # longer generation loops hallucinate
-LOOP_REPEATS = 3  # a phrase said this often in a row at the end of a text that never ended is a decoding loop
+LOOP_REPEATS = 2  # a phrase said twice in a row (and at least LOOP_TOKENS long in all) at the end of a text
+LOOP_TOKENS = 6  # that never ended is a decoding loop
 
 
 def max_new_tokens(seconds: float) -> int:
@@ -29,7 +30,7 @@ def drop_loop(ids: Sequence[int], eos: int) -> list[int]:
         periodic = period  # the length of the tail in which every token equals the one `period` later
         while periodic < len(ids) and ids[-periodic - 1] == ids[-periodic - 1 + period]:
             periodic += 1
-        if periodic >= LOOP_REPEATS * period:
+        if periodic >= max(LOOP_REPEATS * period, LOOP_TOKENS):
             return ids[: len(ids) - periodic + period]
     return ids
 
