@@ -15,7 +15,6 @@ from vocabd.workspace import PROPOSED_TERMS, Workspace
 _EDGES = re.compile(r"^[\"'(\[{,.;:!?]+|[\"')\]},.;:!?]+$")
 
 
-
 def misheard_words(hypothesis: str, correction: str) -> list[str]:
     """Words of `correction` the model did not write (aligned to nothing or to another word)."""
     fixed, heard = correction.split(), hypothesis.split()
