@@ -120,7 +120,7 @@ def workspace_or_none(workspace: Path | None) -> Workspace | None:
     if workspace is not None:
         return find_workspace(workspace)
     try:
-        return find_workspace(workspace)
+        return find_workspace()
     except WorkspaceError:
         return None
 
