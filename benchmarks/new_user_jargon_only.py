@@ -1,7 +1,8 @@
 """A new user who drops a jargon list and nothing else: the default chain, scored by a judge it never saw.
 
     flock /tmp/vocabd-heavy.lock .venv/bin/python benchmarks/new_user_jargon_only.py WORKSPACE \
-        --judge JUDGE_DIR/judge.jsonl [--jargon benchmarks/devops_jargon.txt] [--set S.KEY=VALUE ...]
+        --judge JUDGE_DIR/judge.jsonl [--jargon benchmarks/devops_jargon.txt] [--set S.KEY=VALUE ...] \
+        [--adapter-only]
 
 `vocabd init WORKSPACE` (nothing configured), the list copied into inbox/, `vocabd run --foreground`: the
 default chain through both phases on synthetic speech alone. Then the base model and the promoted adapter,
@@ -51,6 +52,9 @@ def main() -> None:
     parser.add_argument("--jargon", type=Path, default=HERE / "devops_jargon.txt")
     parser.add_argument("--set", action="append", default=[], dest="settings", metavar="SECTION.KEY=VALUE")
     parser.add_argument("--bench", type=Path, default=BENCH)
+    parser.add_argument("--adapter-only", action="store_true",
+                        help="score only the promoted adapter with biasing (the base model's figures do not change "
+                             "with the chain)")
     args = parser.parse_args()
     root = fresh_workspace(args.workspace, args.settings)
     shutil.copyfile(args.jargon, root / "inbox" / "jargon.txt")
@@ -61,9 +65,9 @@ def main() -> None:
     for label, manifest in sets.items():
         general = label in GENERAL
         for model, path in (("base", None), ("adapter", adapter)):
-            if model == "adapter" and path is None:
+            if (model == "adapter" and path is None) or (model == "base" and args.adapter_only):
                 continue
-            for bias in ("bias", "no bias"):
+            for bias in ("bias",) if args.adapter_only else ("bias", "no bias"):
                 result = evaluate(root, manifest, path, *(["--no-bias"] if bias == "no bias" else []))
                 results[f"{label} | {model} | {bias}"] = brief(result)
                 print(f"{label:22} {model:8} {bias:8} {summary(result, general)}", flush=True)
