@@ -260,3 +260,18 @@ def test_transcribe_refuses_a_named_folder_that_is_not_a_workspace(tmp_path):
     result = CliRunner().invoke(main, ["transcribe", str(wav), "-w", str(tmp_path)])
     assert result.exit_code == 1
     assert f"{tmp_path} is not a vocabd workspace (no vocabd.toml)" in result.output
+
+
+def test_transcribe_refuses_a_vocabd_home_that_is_not_a_workspace(tmp_path, monkeypatch):
+    """$VOCABD_HOME names the settings as `-w` does: a folder without vocabd.toml is an error naming it."""
+    from click.testing import CliRunner
+
+    from vocabd.audio import write_wav
+    from vocabd.cli import main
+
+    wav = tmp_path / "a.wav"
+    write_wav(wav, np.zeros(16000, dtype="float32"))
+    monkeypatch.setenv("VOCABD_HOME", str(tmp_path))
+    result = CliRunner().invoke(main, ["transcribe", str(wav)])
+    assert result.exit_code == 1
+    assert f"{tmp_path} is not a vocabd workspace (no vocabd.toml)" in result.output
