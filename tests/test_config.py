@@ -248,8 +248,10 @@ def test_transcribe_refuses_a_workspace_whose_settings_are_broken(tmp_path):
     assert f"{ws.config_file}: [decode.beams] must be in [1, 16], got 0" in result.output
 
 
-def test_transcribe_refuses_a_named_folder_that_is_not_a_workspace(tmp_path):
-    """`-w DIR` names the settings to use: a folder without vocabd.toml is an error, not the built-in defaults."""
+@pytest.mark.parametrize("named_by", ["--workspace", "VOCABD_HOME"])
+def test_transcribe_refuses_a_named_folder_that_is_not_a_workspace(tmp_path, monkeypatch, named_by):
+    """`-w DIR` or $VOCABD_HOME names the settings to use: a folder without vocabd.toml is an error naming it,
+    not the built-in defaults."""
     from click.testing import CliRunner
 
     from vocabd.audio import write_wav
@@ -257,21 +259,11 @@ def test_transcribe_refuses_a_named_folder_that_is_not_a_workspace(tmp_path):
 
     wav = tmp_path / "a.wav"
     write_wav(wav, np.zeros(16000, dtype="float32"))
-    result = CliRunner().invoke(main, ["transcribe", str(wav), "-w", str(tmp_path)])
-    assert result.exit_code == 1
-    assert f"{tmp_path} is not a vocabd workspace (no vocabd.toml)" in result.output
-
-
-def test_transcribe_refuses_a_vocabd_home_that_is_not_a_workspace(tmp_path, monkeypatch):
-    """$VOCABD_HOME names the settings as `-w` does: a folder without vocabd.toml is an error naming it."""
-    from click.testing import CliRunner
-
-    from vocabd.audio import write_wav
-    from vocabd.cli import main
-
-    wav = tmp_path / "a.wav"
-    write_wav(wav, np.zeros(16000, dtype="float32"))
-    monkeypatch.setenv("VOCABD_HOME", str(tmp_path))
-    result = CliRunner().invoke(main, ["transcribe", str(wav)])
+    args = ["transcribe", str(wav)]
+    if named_by == "VOCABD_HOME":
+        monkeypatch.setenv("VOCABD_HOME", str(tmp_path))
+    else:
+        args += ["-w", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert f"{tmp_path} is not a vocabd workspace (no vocabd.toml)" in result.output

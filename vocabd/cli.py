@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from vocabd.config import TARGET_CHOICES
-from vocabd.errors import VocabdError, WorkspaceError
+from vocabd.errors import NoWorkspaceFound, VocabdError
 from vocabd.log import configure_logging
-from vocabd.workspace import ENV_VAR, Workspace, find_workspace, init_workspace
+from vocabd.workspace import Workspace, find_workspace, init_workspace
 
 workspace_option = click.option(
     "--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -119,11 +118,9 @@ def workspace_or_none(workspace: Path | None) -> Workspace | None:
     """The workspace when one is found (its settings apply), else None (the built-in defaults). A workspace
     whose vocabd.toml is broken, or a `--workspace` or $VOCABD_HOME that is not one, is an error, not "no
     workspace"."""
-    if workspace is not None or os.environ.get(ENV_VAR):
-        return find_workspace(workspace)
     try:
-        return find_workspace()
-    except WorkspaceError:
+        return find_workspace(workspace)
+    except NoWorkspaceFound:
         return None
 
 

@@ -21,3 +21,7 @@ class AudioError(VocabdError):
 
 class WorkspaceError(VocabdError):
     pass
+
+
+class NoWorkspaceFound(WorkspaceError):
+    """Nothing named a workspace and neither the current folder nor the per-user default is one."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vocabd.config import CONFIG_NAME, Config, load_config, render_config
-from vocabd.errors import WorkspaceError
+from vocabd.errors import NoWorkspaceFound, WorkspaceError
 
 ENV_VAR = "VOCABD_HOME"
 
@@ -135,6 +135,6 @@ def find_workspace(explicit: Path | None = None) -> Workspace:
     home = default_home()
     if (home / CONFIG_NAME).is_file():
         return open_workspace(home)
-    raise WorkspaceError(
+    raise NoWorkspaceFound(
         f"no workspace found (tried --workspace, ${ENV_VAR}, {Path.cwd()}, {home}); run `vocabd init [DIR]`"
     )
