@@ -27,7 +27,7 @@ NON_DEFAULT = {
     "train.lora_dropout": 0.2, "train.use_dora": False, "train.targets": "decoder", "train.batch_size": 3,
     "train.warmup_steps": 5, "train.weight_decay": 0.01, "train.seed": 11, "train.dev_fraction": 0.2,
     "train.dev_max_clips": 6, "train.replay_dev_clips": 3, "train.replay_weight": 0.5,
-    "train.replay": "data/replay.jsonl", "train.replay_ratio": 0.4, "train.kl_weight": 0.3,
+    "train.replay": "data/replay.jsonl", "train.replay_ratio": 0.4, "train.kl_weight": 0.3, "train.augment": 0.25,
     "train.pause_on_battery": False, "train.pause_when_busy": True, "train.max_epochs": 3.5,
 }
 

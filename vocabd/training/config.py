@@ -84,6 +84,7 @@ class RunConfig:
     replay_weight: float = setting("train.replay_weight")
     pause_on_battery: bool = setting("train.pause_on_battery")  # wait (checkpointed, lock released) on battery
     pause_when_busy: bool = setting("train.pause_when_busy")  # the same while other processes leave no core free
+    augment: float = setting("train.augment")  # share of synthesized clips put in a room with noise (augment.py)
     kl_weight: float = setting("train.kl_weight")  # KL to the base model on replay audio (training/anchor.py)
 
     def validate(self) -> None:

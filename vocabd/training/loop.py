@@ -22,6 +22,7 @@ from vocabd.asr.identity import ModelIdentity
 from vocabd.audio import SAMPLE_RATE
 from vocabd.log import get_logger
 from vocabd.training.anchor import build_anchor
+from vocabd.training.augment import augment_batch
 from vocabd.training.config import RunConfig
 from vocabd.training.data import (MICRO_BATCH_SECONDS, Example, TrainData, batches_from, collate, micro_batches,
                                   prepare_data, run_steps)
@@ -126,7 +127,7 @@ def _train(folder: RunFolder, config: RunConfig, resume: bool, status: RunStatus
             if pause is not None:
                 _pause(folder, asr.identity, model, optimizer, scheduler, best, step, status, heavy, pause)
                 first_step, clock = step, time.monotonic()  # the pause is no part of the step time
-            batch = next(batches)
+            batch = augment_batch(next(batches), config.augment, config.seed, step)
             tick, cpu = time.monotonic(), own_cpu_seconds()
             extra = (lambda: anchor.loss(model, step, asr.tokenizer, DECODER_START_ID, labels)) if anchor else None
             loss, tokens = train_step(model, optimizer, scheduler, batch, asr.tokenizer, DECODER_START_ID, labels,
