@@ -101,8 +101,8 @@ class TrainConfig:
                                 "most: a run ends before max_steps when they are done (0 = no limit)")
     replay: str = setting("", "general-speech manifest mixed into training (\"\" = none)")
     replay_ratio: float = limited(0.3, 0, 1, high_open=True, help="1 would leave no room for the user's own clips")
-    augment: float = limited(AUGMENT, 0, 1, help="share of the synthesized clips heard through a random room and "
-                             "noise each time they are drawn (training/augment.py)")
+    augment: float = limited(AUGMENT, 0, 1, help="share of the clips that are not the user's recordings (synthesized, "
+                             "replay) heard through a random room and noise (training/augment.py)")
     kl_weight: float = limited(KL_WEIGHT, 0, 100,
                                help="keep close to the base model on general audio (training/anchor.py)")
     replay_dev_clips: int = limited(12, 0, 10_000,
