@@ -283,7 +283,8 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
               help="General-speech manifest mixed into training.")
 @click.option("--replay-ratio", type=float, default=None, help="Share of replay clips in training (0-1).")
 @click.option("--augment", type=float, default=None,
-              help="Share of synthesized clips heard through a random room and noise (default: [train] augment).")
+              help="Share of the clips that are not the user's recordings heard through a random room and noise "
+                   "(default: [train] augment).")
 @click.option("--kl-weight", type=float, default=None,
               help="Weight of the KL to the base model on replay audio (default: [train] kl_weight; 0 = off).")
 @click.option("--resume", is_flag=True, help="Continue NAME from its last checkpoint.")

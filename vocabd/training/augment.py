@@ -1,4 +1,4 @@
-"""Rooms and noise for synthesized training clips, drawn afresh each time a clip is drawn.
+"""Rooms and noise for the training clips that are not the user's recordings, drawn afresh each time.
 
 A synthesizer's clips are studio-clean and come from one or a few voices, so a model can learn their sound as
 well as their words. A share of them is heard through a random room (reverberation) over a random noise floor
