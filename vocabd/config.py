@@ -12,7 +12,7 @@ from typing import Any
 from vocabd.errors import ConfigError
 
 CONFIG_NAME = "vocabd.toml"
-AUGMENT = 0.5  # measured in docs/benchmarks.md, 2026-12-05 (issue 11)
+AUGMENT = 1.0  # measured in docs/benchmarks.md, 2026-12-05 and 2026-12-06 (issue 11)
 KL_WEIGHT = 0.0  # measured in docs/benchmarks.md (issue 8): on by default only where it helped
 SYNTHESIS_BACKENDS = ("f5_mlx", "piper", "espeak")  # in the order `auto` tries them
 TARGET_NAMES = ("all", "upper", "attention", "decoder", "encoder")  # the adapter placements of training.config.TARGETS
