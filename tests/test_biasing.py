@@ -7,12 +7,13 @@ from dataclasses import replace
 import pytest
 
 from tiny import build_tiny_tokenizer, speech_wav
-from vocabd.asr.biasing import JargonBias, TokenTrie, configured_decoding, term_variants, with_bias
+from vocabd.asr.biasing import JargonBias, TokenTrie, configured_decoding, said_forms, term_variants, with_bias
 from vocabd.asr.labels import DECODER_START_ID
 from vocabd.asr.model import load_asr
 from vocabd.asr.transcribe import transcribe
 from vocabd.audio import load_audio
 from vocabd.config import BiasConfig, Config
+from vocabd.jargon import Term, parse_jargon_text
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,40 @@ def test_a_term_left_half_written_gives_its_bonus_back(tokenizer):
     repeat = net("▁kubectl▁kubect")
     l = ids(tokenizer, "l")[0]
     assert repeat[x].item() < 0 and repeat[l].item() == pytest.approx(repeat[x].item())  # again: it earns nothing
+
+
+def test_said_forms_are_those_that_cannot_be_ordinary_speech(tmp_path):
+    terms = {t.written: t for t in parse_jargon_text("k8s\nWER\njson\nmysql\nCUDA\nGrafana\nKafka\n"
+                                                     "kubectl | cube cuttle\nDr. Vogt | doctor vogt\n", tmp_path)}
+    assert said_forms(terms["k8s"]) == ("kubernetes", "koober netties")  # not "K eights": letters are written
+    assert said_forms(terms["CUDA"])[0] == "cuda" and said_forms(terms["Grafana"])[0] == "grafana"
+    assert said_forms(terms["Dr. Vogt"]) == ("doctor vogt",)  # the list's own form
+    for ordinary in ("WER", "json", "mysql", "Kafka", "kubectl"):  # "W E R", "jason", "my sequel", dictionary words
+        assert said_forms(terms[ordinary]) == (), ordinary
+
+
+def test_said_forms_are_rewritten_as_written(tokenizer):
+    bias = JargonBias(tokenizer, ["k8s", "CUDA", "json"], boost=2.0)
+    assert bias.describe()["said_forms"] == 4  # kubernetes, koober netties, cuda, coodah
+    assert bias.rewrite("Kubernetes, then KUBERNETES and koober  netties on cuda.") == "k8s, then k8s and k8s on CUDA."
+    assert bias.rewrite("kubernetess barracuda Jason") == "kubernetess barracuda Jason"
+
+
+def test_a_said_form_is_a_way_to_finish_the_term(tokenizer):
+    import torch
+
+    bias = JargonBias(tokenizer, [Term("k8s", "kubernetes"), "kubectl"], boost=2.0, start_share=0.5)
+    e, r, c = (ids(tokenizer, ch)[0] for ch in "erc")
+    after_kube = bias.bonuses(ids(tokenizer, "▁kube"))
+    assert r in after_kube and c in after_kube  # "kubernetes" and "kubectl" both go on
+    assert e in bias.bonuses(ids(tokenizer, "▁Kubern"))  # as the model may case it
+
+    def net(prefix: str) -> torch.Tensor:
+        return bias(torch.tensor([[DECODER_START_ID, *ids(tokenizer, prefix)]]), torch.zeros(1, len(tokenizer)))[0]
+
+    x = ids(tokenizer, "x")[0]
+    assert net("▁kubernetes")[x].item() == 0.0  # finished: its bonus kept
+    assert net("▁kubernetes▁kubernete")[x].item() < 0  # the same term again earns nothing
 
 
 def test_beam_search_decodes_with_the_bias(tiny_model, tmp_path):
@@ -136,6 +171,7 @@ def test_cli_biases_with_the_workspace_list_unless_no_bias(tiny_model, tmp_path)
     jargon = ["--jargon", str(ws.data / "jargon.txt"), "--allow-outside", "--json"]
     biased = json.loads(run("evaluate", str(tmp_path / "m.jsonl"), *jargon))
     plain = json.loads(run("evaluate", str(tmp_path / "m.jsonl"), *jargon, "--no-bias"))
-    assert biased["bias"] == {"terms": 1, "boost": 40.0, "start_bonus": 20.0} and plain["bias"] is None
+    assert biased["bias"] == {"terms": 1, "boost": 40.0, "start_bonus": 20.0, "said_forms": 3}
+    assert plain["bias"] is None
     assert biased["beams"] == plain["beams"] == 4
     assert biased["terms"]["kubectl"]["hits"] == 1 and plain["terms"]["kubectl"]["hits"] == 0

@@ -6,6 +6,13 @@ the first token of a term gets a smaller bonus. Each term is in the trie twice: 
 word start (`▁k ub ect l`) and bare (`k ub ect l`, after `(` or `/`); the bare form only counts as started
 after a token that ends in a symbol, never inside a word, and its first token gets no bonus.
 
+A term said otherwise than written is in the trie a third way: as the model writes what is said ("kubernetes"
+for `k8s`, "cuda" for `CUDA`), and a transcript's said form is rewritten to the written one: a model that has
+not learned the term (the base model before any training, or a voice unlike the training's) writes what it
+hears ("Kubernetes", "Cuda"). Only said forms that cannot be ordinary speech are used: each word two letters or
+more (spelled letters are written too many ways) and one word at least not in the dictionary ("kube control",
+not "my sequel" for `mysql`, nor "jason" for `json`).
+
 A bonus is kept only by a term that is finished, and only the first time a hypothesis writes that term: when
 the output leaves a term half-written, or finishes one it wrote before, what it was given for it is taken back.
 Many terms start with a common token (`▁k`, `▁W`, `▁`), and without the take-back every hypothesis that merely
@@ -16,13 +23,14 @@ terms' first tokens, and a hypothesis that loops on a term ("250ms. 250ms. 250ms
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from vocabd.asr.model import Asr
 from vocabd.config import Config
-from vocabd.jargon import parse_jargon
+from vocabd.jargon import Term, is_dictionary_word, parse_jargon, spoken_form
 
 WORD_START = "▁"  # SentencePiece's mark for a leading space
 START_SHARE = 0.5  # the bonus for a term's first token, as a share of `boost`
@@ -87,19 +95,42 @@ def _bare_ids(tokenizer: Any, written: str) -> list[int]:
     return list(spaced[1:]) if first and first[0] == WORD_START else list(spaced)
 
 
-class JargonBias:
-    """A transformers LogitsProcessor (duck-typed: generate() only calls it) that favours the jargon's terms."""
+def said_forms(term: Term) -> tuple[str, ...]:
+    """What is said for `term`, lower-cased, where the model would write that instead of the term and it cannot
+    be ordinary speech: 'kubernetes' for k8s, 'cuda' for CUDA; none for WER ("W E R") or json ("jason")."""
+    out = []
+    for said in term.spoken_forms:
+        words = said.lower().split()
+        if all(w.isalpha() and len(w) > 1 for w in words) and not all(map(is_dictionary_word, words)):
+            out.append(" ".join(words))
+    return tuple(f for f in dict.fromkeys(out) if f != term.written)
 
-    def __init__(self, tokenizer: Any, terms: Sequence[str], boost: float, start_share: float = START_SHARE):
-        self.terms = tuple(dict.fromkeys(t for t in terms if t.strip()))
+
+def _said_pattern(said: str) -> re.Pattern:
+    words = r"\s+".join(re.escape(w) for w in said.split())
+    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+
+
+class JargonBias:
+    """A transformers LogitsProcessor (duck-typed: generate() only calls it) that favours the jargon's terms;
+    `rewrite` puts the written form in place of a said one in its transcripts."""
+
+    def __init__(self, tokenizer: Any, terms: Sequence[Term | str], boost: float, start_share: float = START_SHARE):
+        chosen = {t.written: t for t in map(_as_term, terms) if t.written.strip()}
+        self.terms = tuple(chosen)
         self.boost = float(boost)
         self.start_bonus = self.boost * start_share
         self.spaced, self.bare = TokenTrie(), TokenTrie()
-        for term in self.terms:
-            spaced, bare = term_variants(tokenizer, term)
-            self.spaced.add(spaced, term)
+        self.said: list[tuple[re.Pattern, str]] = []
+        for written, term in chosen.items():
+            spaced, bare = term_variants(tokenizer, written)
+            self.spaced.add(spaced, written)
             if bare != spaced:
-                self.bare.add(bare, term)
+                self.bare.add(bare, written)
+            for said in said_forms(term):
+                for cased in {said, said.capitalize(), said.title()} - {written}:
+                    self.spaced.add(term_variants(tokenizer, cased)[0], written)
+                self.said.append((_said_pattern(said), written))
         self.skip = set(getattr(tokenizer, "all_special_ids", []) or [])
         self._ends_in_symbol = _symbol_endings(tokenizer)
         self._accounts: dict[tuple[int, ...], Account] = {}  # per written prefix, for the generation under way
@@ -108,7 +139,14 @@ class JargonBias:
         return bool(self.terms) and self.boost > 0
 
     def describe(self) -> dict:
-        return {"terms": len(self.terms), "boost": self.boost, "start_bonus": self.start_bonus}
+        return {"terms": len(self.terms), "boost": self.boost, "start_bonus": self.start_bonus,
+                "said_forms": len(self.said)}
+
+    def rewrite(self, text: str) -> str:
+        """`text` with each said form of a term ("kube control") written as the term ("kubectl")."""
+        for pattern, written in self.said:
+            text = pattern.sub(lambda _: written, text)
+        return text
 
     def bonuses(self, written: Sequence[int]) -> dict[int, float]:
         """Token id -> logit bonus for the next token after the tokens `written` so far."""
@@ -211,18 +249,23 @@ def _symbol_endings(tokenizer: Any) -> set[int]:
     return out
 
 
-def with_bias(asr: Asr, terms: Sequence[str], boost: float) -> Asr:
-    """`asr` whose transcriptions favour `terms` (written forms); the same model without bias when there are none."""
+def _as_term(term: Term | str) -> Term:
+    return term if isinstance(term, Term) else Term(written=term, spoken=spoken_form(term))
+
+
+def with_bias(asr: Asr, terms: Sequence[Term | str], boost: float) -> Asr:
+    """`asr` whose transcriptions favour `terms` (a bare string: a written form whose spoken forms are derived);
+    the same model without bias when there are none."""
     bias = JargonBias(asr.tokenizer, terms, boost)
     return replace(asr, bias=bias if bias else None)
 
 
-def jargon_terms(path: Path | None) -> list[str]:
-    """Written forms of a jargon list's terms; none when there is no list."""
-    return [t.written for t in parse_jargon(path)] if path is not None and path.is_file() else []
+def jargon_terms(path: Path | None) -> list[Term]:
+    """A jargon list's terms; none when there is no list."""
+    return parse_jargon(path) if path is not None and path.is_file() else []
 
 
-def configured_decoding(asr: Asr, terms: Sequence[str], config: Config, no_bias: bool = False) -> Asr:
+def configured_decoding(asr: Asr, terms: Sequence[Term | str], config: Config, no_bias: bool = False) -> Asr:
     """`asr` decoding as the settings say: `[decode] beams` hypotheses, biased toward `terms` as `[bias]` says
     unless biasing is off (config or `--no-bias`)."""
     asr = replace(asr, beams=config.decode.beams)

@@ -53,8 +53,8 @@ def transcribe(
     on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Texts for 16 kHz mono float32 clips, in input order. Clips of similar length share a batch.
-    With `asr.bias` set (`biasing.with_bias`), generation favours the jargon's terms; `asr.beams` hypotheses
-    are kept at each step."""
+    With `asr.bias` set (`biasing.with_bias`), generation favours the jargon's terms and the texts have them
+    written as the list does; `asr.beams` hypotheses are kept at each step."""
     import torch
     from transformers import LogitsProcessorList
 
@@ -77,7 +77,7 @@ def transcribe(
             )
         rows = [drop_loop(row, asr.tokenizer.eos_token_id) for row in ids.tolist()]
         for i, text in zip(chunk, asr.tokenizer.batch_decode(rows, skip_special_tokens=True)):
-            texts[i] = text.strip()
+            texts[i] = asr.bias.rewrite(text.strip()) if asr.bias else text.strip()
         if on_batch is not None:
             on_batch(len(chunk))
     return texts

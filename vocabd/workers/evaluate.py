@@ -51,13 +51,13 @@ def evaluate_manifest(request: EvalRequest) -> Any:
     clips, problems = read_manifest(manifest, root=root, allow_outside=request.allow_outside)
     if not clips:
         raise VocabdError(f"{manifest}: no usable clips" + "".join(f"\n  {p}" for p in problems))
-    terms = [t.written for t in parse_jargon(Path(request.jargon))] if request.jargon else []
+    terms = parse_jargon(Path(request.jargon)) if request.jargon else []
     model = request.model or (ws.config.model.base if ws else None)
     adapter = Path(request.adapter) if request.adapter else None
     with heavy_worker("evaluate"):  # one torch-heavy worker at a time on this machine
         asr = load_asr(model, adapter, ws.config.model.offline_fallback if ws else True)
         asr = configured_decoding(asr, terms, ws.config if ws else Config(), request.no_bias)
-        result = evaluate_clips(asr, clips, terms, request.batch_size, progress=request.progress)
+        result = evaluate_clips(asr, clips, [t.written for t in terms], request.batch_size, progress=request.progress)
     result.skipped = [str(p) for p in problems]
     return result
 
