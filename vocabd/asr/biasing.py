@@ -106,9 +106,10 @@ def said_forms(term: Term) -> tuple[str, ...]:
     return tuple(f for f in dict.fromkeys(out) if f != term.written)
 
 
-def _said_pattern(said: str) -> re.Pattern:
-    words = r"\s+".join(re.escape(w) for w in said.split())
-    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+def _said_pattern(forms: Iterable[str]) -> re.Pattern:
+    """Any of `forms` as whole words, in any case and spacing; the longest first."""
+    spelled = (r"\s+".join(re.escape(w) for w in said.split()) for said in sorted(forms, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{'|'.join(spelled)})(?!\w)", re.IGNORECASE)
 
 
 class JargonBias:
@@ -121,7 +122,7 @@ class JargonBias:
         self.boost = float(boost)
         self.start_bonus = self.boost * start_share
         self.spaced, self.bare = TokenTrie(), TokenTrie()
-        self.said: list[tuple[re.Pattern, str]] = []
+        self.said: dict[str, str] = {}  # said form -> written form
         for written, term in chosen.items():
             spaced, bare = term_variants(tokenizer, written)
             self.spaced.add(spaced, written)
@@ -130,7 +131,8 @@ class JargonBias:
             for said in said_forms(term):
                 for cased in {said, said.capitalize(), said.title()} - {written}:
                     self.spaced.add(term_variants(tokenizer, cased)[0], written)
-                self.said.append((_said_pattern(said), written))
+                self.said.setdefault(said, written)
+        self._said_pattern = _said_pattern(self.said) if self.said else None
         self.skip = set(getattr(tokenizer, "all_special_ids", []) or [])
         self._ends_in_symbol = _symbol_endings(tokenizer)
         self._accounts: dict[tuple[int, ...], Account] = {}  # per written prefix, for the generation under way
@@ -144,9 +146,9 @@ class JargonBias:
 
     def rewrite(self, text: str) -> str:
         """`text` with each said form of a term ("kube control") written as the term ("kubectl")."""
-        for pattern, written in self.said:
-            text = pattern.sub(lambda _: written, text)
-        return text
+        if self._said_pattern is None:
+            return text
+        return self._said_pattern.sub(lambda m: self.said[" ".join(m.group().lower().split())], text)
 
     def bonuses(self, written: Sequence[int]) -> dict[int, float]:
         """Token id -> logit bonus for the next token after the tokens `written` so far."""
