@@ -108,6 +108,28 @@ def test_a_said_form_is_a_way_to_finish_the_term(tokenizer):
     assert net("▁kubernetes▁kubernete")[x].item() < 0  # the same term again earns nothing
 
 
+def collected(tokenizer, bias: JargonBias, text: str) -> float:
+    """What a hypothesis that writes `text` holds afterwards: the processor's net bonus for each of its tokens."""
+    import torch
+
+    tokens = ids(tokenizer, text)
+    total = 0.0
+    for i, token in enumerate(tokens):
+        scores = bias(torch.tensor([[DECODER_START_ID, *tokens[:i]]]), torch.zeros(1, len(tokenizer)))
+        total += scores[0, token].item()
+    return total
+
+
+def test_terms_that_start_alike_keep_the_same_bonus(tokenizer):
+    def holds(terms: list[str], text: str) -> float:
+        return collected(tokenizer, JargonBias(tokenizer, terms, boost=2.0, start_share=0.5), text)
+
+    short = holds(["k8s"], "▁k8s")
+    assert holds(["kubectl"], "▁kubectl") > short  # alone, the longer term collects more
+    assert holds(["k8s", "kubectl"], "▁kubectl") == pytest.approx(short)  # beside a shorter one, no more than it
+    assert holds(["k8s", "kubectl"], "▁k8s") == pytest.approx(short)
+
+
 def test_beam_search_decodes_with_the_bias(tiny_model, tmp_path):
     asr = with_bias(load_asr(tiny_model), ["kubectl"], boost=40.0)
     audio = load_audio(speech_wav(tmp_path / "k.wav", "open cube control now"))

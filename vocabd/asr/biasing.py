@@ -18,6 +18,11 @@ the output leaves a term half-written, or finishes one it wrote before, what it 
 Many terms start with a common token (`▁k`, `▁W`, `▁`), and without the take-back every hypothesis that merely
 passes through one would keep the bonus; in beam search (transcribe.py) that bends ordinary speech toward the
 terms' first tokens, and a hypothesis that loops on a term ("250ms. 250ms. 250ms.") would be paid per loop.
+
+Terms that start with the same token keep the same bonus when finished: the least of theirs. The bonus grows with
+depth, so a term the tokenizer cuts into more pieces would collect more, and the bias, not the audio, would choose
+between terms that start alike: "kubernetes" (`▁k ubernetes`, said for `k8s`) lost to `kubectl` (`▁k ub ect l`)
+in clips that said "kubernetes" plainly.
 """
 
 from __future__ import annotations
@@ -133,6 +138,8 @@ class JargonBias:
                     self.spaced.add(term_variants(tokenizer, cased)[0], written)
                 self.said.setdefault(said, written)
         self._said_pattern = _said_pattern(self.said) if self.said else None
+        self._caps = {**self._shared_start_caps(self.spaced, self.start_bonus),
+                      **self._shared_start_caps(self.bare, 0.0)}  # (first token, term) -> most it keeps
         self.skip = set(getattr(tokenizer, "all_special_ids", []) or [])
         self._ends_in_symbol = _symbol_endings(tokenizer)
         self._accounts: dict[tuple[int, ...], Account] = {}  # per written prefix, for the generation under way
@@ -143,6 +150,25 @@ class JargonBias:
     def describe(self) -> dict:
         return {"terms": len(self.terms), "boost": self.boost, "start_bonus": self.start_bonus,
                 "said_forms": len(self.said)}
+
+    def _path_bonus(self, depth: int, start: float) -> float:
+        """What a term of `depth` tokens collects when written to the end."""
+        return start + sum(self.boost * (1.0 + math.log(d)) for d in range(1, depth))
+
+    def _shared_start_caps(self, trie: TokenTrie, start: float) -> dict[tuple[int, str], float]:
+        """(first token, term) -> the most that term keeps when finished: what the shortest other term with the
+        same first token collects, so that the bias does not choose between terms that start alike."""
+        caps = {}
+        for first, node in trie.root.children.items():
+            least: dict[str, float] = {}  # term -> the bonus of its shortest form here
+            for term, depth in _ends(node, 1):
+                least[term] = min(least.get(term, math.inf), self._path_bonus(depth, start))
+            ranked = sorted(least, key=least.__getitem__)
+            if len(ranked) < 2:
+                continue
+            for term in ranked:
+                caps[first, term] = least[ranked[1] if term == ranked[0] else ranked[0]]
+        return caps
 
     def rewrite(self, text: str) -> str:
         """`text` with each said form of a term ("kube control") written as the term ("kubectl")."""
@@ -198,6 +224,9 @@ class JargonBias:
             if node.ends and node.term not in account.finished:
                 kept[-depth:] = [True] * depth
                 finished.add(node.term)
+                cap = self._caps.get((now[-depth], node.term))
+                if cap is not None:
+                    gains = gains[:-1] + (min(gains[-1], cap - sum(gains[-depth:-1])),)
             if node.children:
                 open_depth = max(open_depth, depth)
         first_open = len(now) - open_depth
@@ -236,6 +265,14 @@ class Account:
     total: float = 0.0  # what the hypothesis holds now: the finished terms' gains and the open term's
     kept_total: float = 0.0  # the finished terms' alone
     finished: frozenset[str] = frozenset()  # terms written (and paid for) already
+
+
+def _ends(node: TrieNode, depth: int) -> Iterator[tuple[str, int]]:
+    """(term, depth) of every term that ends at or below `node`, which is at `depth`."""
+    if node.term is not None:
+        yield node.term, depth
+    for child in node.children.values():
+        yield from _ends(child, depth + 1)
 
 
 def _symbol_endings(tokenizer: Any) -> set[int]:
