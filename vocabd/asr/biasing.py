@@ -7,11 +7,7 @@ word start (`▁k ub ect l`) and bare (`k ub ect l`, after `(` or `/`); the bare
 after a token that ends in a symbol, never inside a word, and its first token gets no bonus.
 
 A term said otherwise than written is in the trie a third way: as the model writes what is said ("kubernetes"
-for `k8s`, "cuda" for `CUDA`), and a transcript's said form is rewritten to the written one: a model that has
-not learned the term (the base model before any training, or a voice unlike the training's) writes what it
-hears ("Kubernetes", "Cuda"). Only said forms that cannot be ordinary speech are used: each word two letters or
-more (spelled letters are written too many ways) and one word at least not in the dictionary ("kube control",
-not "my sequel" for `mysql`, nor "jason" for `json`).
+for `k8s`, "cuda" for `CUDA`; said.py), and the transcript gets the written form in its place (`rewrite`).
 
 A bonus is kept only by a term that is finished, and only the first time a hypothesis writes that term: when
 the output leaves a term half-written, or finishes one it wrote before, what it was given for it is taken back.
@@ -28,14 +24,14 @@ in clips that said "kubernetes" plainly.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from vocabd.asr.model import Asr
+from vocabd.asr.said import SaidForms, said_forms
 from vocabd.config import Config
-from vocabd.jargon import Term, is_dictionary_word, parse_jargon, spoken_form
+from vocabd.jargon import Term, parse_jargon, spoken_form
 
 WORD_START = "▁"  # SentencePiece's mark for a leading space
 START_SHARE = 0.5  # the bonus for a term's first token, as a share of `boost`
@@ -100,23 +96,6 @@ def _bare_ids(tokenizer: Any, written: str) -> list[int]:
     return list(spaced[1:]) if first and first[0] == WORD_START else list(spaced)
 
 
-def said_forms(term: Term) -> tuple[str, ...]:
-    """What is said for `term`, lower-cased, where the model would write that instead of the term and it cannot
-    be ordinary speech: 'kubernetes' for k8s, 'cuda' for CUDA; none for WER ("W E R") or json ("jason")."""
-    out = []
-    for said in term.spoken_forms:
-        words = said.lower().split()
-        if all(w.isalpha() and len(w) > 1 for w in words) and not all(map(is_dictionary_word, words)):
-            out.append(" ".join(words))
-    return tuple(f for f in dict.fromkeys(out) if f != term.written)
-
-
-def _said_pattern(forms: Iterable[str]) -> re.Pattern:
-    """Any of `forms` as whole words, in any case and spacing; the longest first."""
-    spelled = (r"\s+".join(re.escape(w) for w in said.split()) for said in sorted(forms, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{'|'.join(spelled)})(?!\w)", re.IGNORECASE)
-
-
 class JargonBias:
     """A transformers LogitsProcessor (duck-typed: generate() only calls it) that favours the jargon's terms;
     `rewrite` puts the written form in place of a said one in its transcripts."""
@@ -127,7 +106,6 @@ class JargonBias:
         self.boost = float(boost)
         self.start_bonus = self.boost * start_share
         self.spaced, self.bare = TokenTrie(), TokenTrie()
-        self.said: dict[str, str] = {}  # said form -> written form
         for written, term in chosen.items():
             spaced, bare = term_variants(tokenizer, written)
             self.spaced.add(spaced, written)
@@ -136,8 +114,7 @@ class JargonBias:
             for said in said_forms(term):
                 for cased in {said, said.capitalize(), said.title()} - {written}:
                     self.spaced.add(term_variants(tokenizer, cased)[0], written)
-                self.said.setdefault(said, written)
-        self._said_pattern = _said_pattern(self.said) if self.said else None
+        self.said = SaidForms(chosen.values())
         self._caps = {**self._shared_start_caps(self.spaced, self.start_bonus),
                       **self._shared_start_caps(self.bare, 0.0)}  # (first token, term) -> most it keeps
         self.skip = set(getattr(tokenizer, "all_special_ids", []) or [])
@@ -171,10 +148,8 @@ class JargonBias:
         return caps
 
     def rewrite(self, text: str) -> str:
-        """`text` with each said form of a term ("kube control") written as the term ("kubectl")."""
-        if self._said_pattern is None:
-            return text
-        return self._said_pattern.sub(lambda m: self.said[" ".join(m.group().lower().split())], text)
+        """`text` with what is said for a term ("kube control", "kubirnets") written as the term."""
+        return self.said.rewrite(text)
 
     def bonuses(self, written: Sequence[int]) -> dict[int, float]:
         """Token id -> logit bonus for the next token after the tokens `written` so far."""
