@@ -95,3 +95,21 @@ def test_the_evaluate_stage_loads_the_base_the_adapter_was_trained_on(trained, t
     assert evaluate_model(ws, ws.manifest("eval"), best)["model"] == base.name  # not refused: the right base
     assert evaluate_model(ws, ws.manifest("eval"), base=base)["model"] == base.name
     assert [p.name for p in ws.eval_cache.glob("base-eval-*.json")]  # cached under the base's weight hash
+
+
+def test_a_cached_base_evaluation_is_made_again_when_the_scoring_code_changes(trained, tmp_path, monkeypatch):
+    """An upgraded vocabd that transcribes or scores differently does not compare against the old figures."""
+    import vocabd.jobs.evaluate as stage
+    from vocabd.workspace import open_workspace
+
+    best, _ = trained
+    ws = open_workspace(best.parents[2])
+    ws.manifest("eval").write_text('{"audio": "a.wav", "text": "hello there"}\n')
+    code = tmp_path / "code"
+    (code / "asr").mkdir(parents=True)
+    (code / "asr" / "transcribe.py").write_text("old = 1\n")
+    monkeypatch.setattr(stage, "PACKAGE", code)
+    before = stage._cache_file(ws, ws.manifest("eval"), read_identity(best))
+    assert stage._cache_file(ws, ws.manifest("eval"), read_identity(best)) == before
+    (code / "asr" / "transcribe.py").write_text("new = 1\n")
+    assert stage._cache_file(ws, ws.manifest("eval"), read_identity(best)) != before

@@ -19,6 +19,9 @@ from vocabd.workspace import MY_VOICE_EVAL, SAFETY_EVAL, SYNTHETIC_EVAL, Workspa
 log = get_logger(__name__)
 
 EVAL_TIMEOUT_S = 3 * 3600
+PACKAGE = Path(__file__).resolve().parents[1]
+# The code that turns a clip into a scored transcript: a new vocabd that changes it makes cached results stale.
+SCORING_CODE = ("asr/*.py", "evaluation/*.py", "jargon.py", "audio.py", "workers/evaluate.py")
 
 
 class EvaluationCrashed(VocabdError):
@@ -80,6 +83,14 @@ def _cached(cache: Path) -> dict[str, Any] | None:
         return None
 
 
+def scoring_code_digest() -> bytes:
+    digest = hashlib.sha256()
+    for pattern in SCORING_CODE:
+        for path in sorted(PACKAGE.glob(pattern)):
+            digest.update(path.read_bytes())
+    return digest.digest()
+
+
 def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None, model: str | None = None) -> dict[str, Any]:
     """One evaluation in a worker process (the daemon never loads torch): a request in, an EvalResult out."""
     from vocabd.workers.evaluate import EvalRequest
@@ -102,8 +113,9 @@ def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None, model: st
 
 def _cache_file(ws: Workspace, manifest: Path, base: ModelIdentity | None) -> Path:
     """Keyed by the base model (the hash of its weights when known), the manifest's content, the jargon list's
-    content and the decoding settings."""
+    content, the decoding settings and the scoring code."""
     digest = hashlib.sha256((base.sha256 if base else ws.config.model.base).encode())
+    digest.update(scoring_code_digest())
     digest.update(repr((ws.config.bias, ws.config.decode)).encode())
     digest.update(manifest.read_bytes())
     if (jargon := jargon_file(ws)) is not None:
