@@ -42,6 +42,7 @@ class SaidForms:
     """The said forms of a list's terms; `rewrite` writes them, and their near misses, as the terms."""
 
     def __init__(self, terms: Iterable[Term]):
+        terms = list(terms)
         self.written: dict[str, str] = {}  # said form -> written form
         for term in terms:
             for said in said_forms(term):
@@ -87,9 +88,10 @@ class SaidForms:
                 break  # only words apart by spaces
             if not _standalone(text, span[0].start(), span[-1].end()):
                 continue
-            if not self._may_be_near(w.group() for w in span):
+            spelled = [w.group() for w in span]
+            if not self._may_be_near(spelled):
                 continue
-            letters = "".join(w.group() for w in span).lower()
+            letters = "".join(spelled).lower()
             for said, written in self._near.get(letters[0], ()):
                 limit = len(said) // NEAR_SHARE
                 distance = Levenshtein.distance(letters, said, score_cutoff=limit)
@@ -97,8 +99,7 @@ class SaidForms:
                     best = (distance, count, written)
         return None if best is None else best[1:]
 
-    def _may_be_near(self, words: Iterable[str]) -> bool:
-        words = list(words)
+    def _may_be_near(self, words: list[str]) -> bool:
         if any(w.lower() in self._terms or any(c.isupper() for c in w[1:]) for w in words):
             return False
         return not all(map(is_dictionary_word, words))
