@@ -18,6 +18,7 @@ def test_said_forms_and_their_near_misses_are_written_as_the_term(tmp_path):
     assert said.rewrite("Kubernetes, then KUBERNETES and koober  netties on cuda.") == "k8s, then k8s and k8s on CUDA."
     assert said.rewrite("The kubirnets dashboard, moved to kebbernees.") == "The k8s dashboard, moved to k8s."
     assert said.rewrite("She built a new gray Fanu alert") == "She built a new Grafana alert"  # two words, one near
+    assert said.rewrite("moved to kebbernees") == "moved to k8s"  # at the very end too
     assert said.rewrite("barracuda Jason") == "barracuda Jason"
 
 
@@ -27,5 +28,6 @@ def test_what_is_not_a_near_miss(tmp_path):
                  "Mr Gregson and Mr Kubrick",  # names, but not that near
                  "The kuda and the cudda",  # near "cuda", but four letters: only as said
                  "We run PostgreSQL",  # a capital inside: a name the model meant
-                 "mail ops@kubirnets.io or see /srv/kubirnets and kubirnets.yaml"):  # addresses and paths
+                 "mail ops@kubirnets.io or see /srv/kubirnets and kubirnets.yaml",  # addresses and paths
+                 "the kubirnets2 and 3kubirnets builds"):  # names with digits
         assert said.rewrite(text) == text, text

@@ -106,10 +106,12 @@ class SaidForms:
 
 
 def _standalone(text: str, start: int, end: int) -> bool:
-    """The words from `start` to `end` are not part of an address, a path or a name with symbols."""
+    """The words from `start` to `end` are not part of an address, a path or a name with digits or symbols."""
     before = text[start - 1] if start else " "
-    after = text[end : end + 2]
-    return before not in "@/\\._-" and after[:1] not in "@/\\_-" and not (after[:1] == "." and after[1:].isalnum())
+    after, then = (text[end : end + 2] + "  ")[:2]
+    if before.isalnum() or before in "@/\\._-" or after.isalnum() or after in "@/\\_-":
+        return False
+    return not (after == "." and then.isalnum())
 
 
 def _said_pattern(forms: Iterable[str]) -> re.Pattern:
