@@ -74,10 +74,10 @@ def test_a_term_left_half_written_gives_its_bonus_back(tokenizer):
     assert repeat[x].item() < 0 and repeat[l].item() == pytest.approx(repeat[x].item())  # again: it earns nothing
 
 
-def test_said_forms_are_rewritten_as_written(tokenizer):
+def test_the_bias_writes_said_forms_as_the_terms(tokenizer):  # the rules themselves: test_said.py
     bias = JargonBias(tokenizer, ["k8s", "CUDA", "json"], boost=2.0)
     assert bias.describe()["said_forms"] == 4  # kubernetes, koober netties, cuda, coodah
-    assert bias.rewrite("Kubernetes, then KUBERNETES and koober  netties on cuda.") == "k8s, then k8s and k8s on CUDA."
+    assert bias.rewrite("Kubernetes on cuda.") == "k8s on CUDA."
 
 
 def test_a_said_form_is_a_way_to_finish_the_term(tokenizer):
