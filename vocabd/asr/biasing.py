@@ -128,9 +128,13 @@ class JargonBias:
         return {"terms": len(self.terms), "boost": self.boost, "start_bonus": self.start_bonus,
                 "said_forms": len(self.said)}
 
+    def _next_bonus(self, depth: int) -> float:
+        """The bonus for a term's next token once `depth` of its tokens are written."""
+        return self.boost * (1.0 + math.log(depth))
+
     def _path_bonus(self, depth: int, start: float) -> float:
         """What a term of `depth` tokens collects when written to the end."""
-        return start + sum(self.boost * (1.0 + math.log(d)) for d in range(1, depth))
+        return start + sum(self._next_bonus(d) for d in range(1, depth))
 
     def _shared_start_caps(self, trie: TokenTrie, start: float) -> dict[tuple[int, str], float]:
         """(first token, term) -> the most that term keeps when finished: what the shortest other term with the
@@ -158,7 +162,7 @@ class JargonBias:
             for token in self.spaced.root.children:  # a bare start is only continued, never pushed
                 out[token] = self.start_bonus
         for depth, node in self._matches(written):
-            bonus = self.boost * (1.0 + math.log(depth))
+            bonus = self._next_bonus(depth)
             for token in node.children:
                 out[token] = max(out.get(token, 0.0), bonus)
         return out
