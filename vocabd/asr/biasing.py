@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from vocabd.asr.model import Asr
-from vocabd.asr.said import SaidForms, said_forms
+from vocabd.asr.said import SaidForms
 from vocabd.config import Config
 from vocabd.jargon import Term, parse_jargon, spoken_form
 
@@ -106,15 +106,15 @@ class JargonBias:
         self.boost = float(boost)
         self.start_bonus = self.boost * start_share
         self.spaced, self.bare = TokenTrie(), TokenTrie()
-        for written, term in chosen.items():
+        for written in chosen:
             spaced, bare = term_variants(tokenizer, written)
             self.spaced.add(spaced, written)
             if bare != spaced:
                 self.bare.add(bare, written)
-            for said in said_forms(term):
-                for cased in {said, said.capitalize(), said.title()} - {written}:
-                    self.spaced.add(term_variants(tokenizer, cased)[0], written)
         self.said = SaidForms(chosen.values())
+        for said, written in self.said.written.items():
+            for cased in {said, said.capitalize(), said.title()} - {written}:
+                self.spaced.add(term_variants(tokenizer, cased)[0], written)
         self._caps = {**self._shared_start_caps(self.spaced, self.start_bonus),
                       **self._shared_start_caps(self.bare, 0.0)}  # (first token, term) -> most it keeps
         self.skip = set(getattr(tokenizer, "all_special_ids", []) or [])
