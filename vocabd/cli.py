@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from vocabd.config import TARGET_CHOICES
 from vocabd.errors import NoWorkspaceFound, VocabdError
 from vocabd.log import configure_logging
 from vocabd.workspace import Workspace, find_workspace, init_workspace
@@ -258,35 +257,27 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
         print_result(result)
 
 
+def run_setting_options(command: click.Command) -> click.Command:
+    """One flag for each run setting (`vocabd.config.run_settings`); unset, the workspace's vocabd.toml decides."""
+    from vocabd.config import run_settings
+
+    for s in reversed(run_settings()):
+        kind = (click.Choice(s.limit.choices) if s.limit is not None and s.limit.choices
+                else click.Path(dir_okay=False, path_type=Path) if s.path else None if s.kind is bool else s.kind)
+        allowed = f"; allowed: {s.limit}" if s.limit is not None and not s.limit.choices else ""
+        shown = f"{s.help[:1].upper()}{s.help[1:]}. " if s.help else ""
+        shown += f"Default: [{s.section}] {s.name} in vocabd.toml{allowed}."
+        command = click.option(*s.flag, s.run, type=kind, default=None, help=shown)(command)
+    return command
+
+
 @main.command("run-experiment")
 @click.argument("name")
 @click.option("--train", "train", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Training manifest (JSONL).")
 @click.option("--dev", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Dev manifest for choosing best/ (default: carved from --train; never the eval set).")
-@click.option("--max-steps", type=int, default=None, help="Default: [full] max_steps in vocabd.toml.")
-@click.option("--max-epochs", type=float, default=None,
-              help="Stop before --max-steps once this many passes over the data are done (0 = no limit).")
-@click.option("--eval-interval", type=int, default=None, help="Steps between dev evaluations and checkpoints.")
-@click.option("--lr", type=float, default=None)
-@click.option("--lora-r", type=int, default=None)
-@click.option("--lora-alpha", type=int, default=None)
-@click.option("--lora-dropout", type=float, default=None)
-@click.option("--use-dora/--no-dora", "use_dora", default=None, help="DoRA (default from vocabd.toml) or plain LoRA.")
-@click.option("--targets", type=click.Choice(TARGET_CHOICES), default=None,
-              help="Which projections adapt (default: [train] targets, auto; see README 'Training').")
-@click.option("--batch-size", type=int, default=None)
-@click.option("--warmup-steps", type=int, default=None)
-@click.option("--seed", type=int, default=None)
-@click.option("--model", "-m", default=None, help="Base model (default: [model] base in vocabd.toml).")
-@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="General-speech manifest mixed into training.")
-@click.option("--replay-ratio", type=float, default=None, help="Share of replay clips in training (0-1).")
-@click.option("--augment", type=float, default=None,
-              help="Share of the clips that are not the user's recordings heard through a random room and noise "
-                   "(default: [train] augment).")
-@click.option("--kl-weight", type=float, default=None,
-              help="Weight of the KL to the base model on replay audio (default: [train] kl_weight; 0 = off).")
+@run_setting_options
 @click.option("--resume", is_flag=True, help="Continue NAME from its last checkpoint.")
 @click.option("--background", is_flag=True, help="Detach and return at once; follow with `vocabd poll NAME`.")
 @workspace_option

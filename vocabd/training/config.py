@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vocabd.config import Config, limit_of
+from vocabd.config import Config, Setting, limit_of, run_settings
 from vocabd.errors import VocabdError
 from vocabd.files import read_json
 
-# Which Linear layers get an adapter (see README "Training"), as a function of the encoder's layer count. PEFT
+# Which Linear layers get an adapter (see docs/training.md), as a function of the encoder's layer count. PEFT
 # reads a list as module-name suffixes and a single string as a regex over the full module path.
 _PROJ = r"(q_proj|k_proj|v_proj|o_proj|fc1|fc2)"
 _DECODER = rf"decoder\.layers\.\d+\.(self_attn|encoder_attn|mlp)\.{_PROJ}"
@@ -38,54 +38,25 @@ TARGETS: dict[str, Callable[[int], list[str] | str]] = {
 }
 
 
-_DEFAULTS = Config()
-
-
 def lookup(config: Config, key: str) -> Any:
     """The value of `vocabd.toml` key `key` ("train.lr") in `config`."""
     section, name = key.split(".")
     return getattr(getattr(config, section), name)
 
 
-def setting(key: str, default: Any = None) -> Any:
-    """A run setting read from `vocabd.toml` key `key`; its default is that key's default unless given."""
-    return field(default=lookup(_DEFAULTS, key) if default is None else default, metadata={"setting": key})
+# A run built without a workspace has no replay pool and no clips to choose its adapter placement by.
+BARE_DEFAULTS = {"replay_ratio": 0.0, "targets": "all"}
 
 
-@dataclass
-class RunConfig:
-    """Built once by the launcher (`training.options`), saved as `config.json`; the trainer reads only that."""
+@dataclass(kw_only=True)
+class _RunConfig:
+    """A run without its settings: its name, its manifests and the workspace it belongs to (`RunConfig` adds
+    the settings)."""
 
     name: str
     train: str  # manifest path (absolute)
-    model: str = setting("model.base")  # hub id, local folder or "moonshine-cpp"
-    offline_fallback: bool = setting("model.offline_fallback")
     workspace: str = ""  # the workspace root: audio of a manifest inside it must stay inside it
-    allow_outside: bool = setting("data.allow_outside")
     dev: str = ""  # dev manifest; "" = carve from train
-    replay: str = setting("train.replay")  # general-speech manifest mixed into training (absolute); "" = none
-    replay_ratio: float = setting("train.replay_ratio", 0.0)  # share of replay clips among the training clips
-    max_steps: int = setting("full.max_steps")
-    max_epochs: float = setting("train.max_epochs")  # fewer steps when these passes over the data end sooner
-    eval_interval: int = setting("full.eval_interval")
-    lr: float = setting("train.lr")
-    lora_r: int = setting("train.lora_r")
-    lora_alpha: int = setting("train.lora_alpha")
-    lora_dropout: float = setting("train.lora_dropout")
-    use_dora: bool = setting("train.use_dora")
-    targets: str = setting("train.targets", "all")  # a key of TARGETS (training.options resolves the toml's auto)
-    batch_size: int = setting("train.batch_size")
-    warmup_steps: int = setting("train.warmup_steps")
-    weight_decay: float = setting("train.weight_decay")
-    seed: int = setting("train.seed")
-    dev_fraction: float = setting("train.dev_fraction")
-    dev_max_clips: int = setting("train.dev_max_clips")
-    replay_dev_clips: int = setting("train.replay_dev_clips")
-    replay_weight: float = setting("train.replay_weight")
-    pause_on_battery: bool = setting("train.pause_on_battery")  # wait (checkpointed, lock released) on battery
-    pause_when_busy: bool = setting("train.pause_when_busy")  # the same while other processes leave no core free
-    augment: float = setting("train.augment")  # share of synthesized clips put in a room with noise (augment.py)
-    kl_weight: float = setting("train.kl_weight")  # KL to the base model on replay audio (training/anchor.py)
 
     def validate(self) -> None:
         """The values `vocabd.toml` allows for each setting: a flag may not set what the file may not."""
@@ -109,10 +80,21 @@ class RunConfig:
         data = read_json(path)
         if data is None:
             raise VocabdError(f"{path}: no run config")
-        if data.get("extra") == {}:  # written by older versions, never used
+        if data.get("extra") == {}:  # an empty table that some config.json files hold; it means nothing
             del data["extra"]
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise VocabdError(f"{path}: unknown run settings {sorted(unknown)}")
         return cls(**data)
+
+
+def _run_field(s: Setting) -> tuple[str, type, Any]:
+    return s.run, s.kind, field(default=BARE_DEFAULTS.get(s.run, s.default), metadata={"setting": s.key})
+
+
+RunConfig = dataclasses.make_dataclass("RunConfig", [_run_field(s) for s in run_settings()], bases=(_RunConfig,),
+                                       kw_only=True)
+RunConfig.__module__ = __name__
+RunConfig.__doc__ = """The settings of one run: built once by the launcher (`training.options`), saved as `config.json`; the
+trainer reads only that. Its fields are the run settings declared in `vocabd.config` (`run_settings()`)."""
