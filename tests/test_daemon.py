@@ -402,7 +402,7 @@ def test_a_stage_the_queue_lost_is_enqueued_again(ws):
     """The chain record names a queued stage that never reached SQLite (a failed enqueue): revive_lost re-enqueues it."""
     import daemon_pipeline
     from vocabd.daemon.queue import ChainQueue
-    from vocabd.daemon.timing import Timing
+    from vocabd.timing import Timing
 
     queue = ChainQueue(ws, Timing(), daemon_pipeline)
     state.new_chain(ws, "c1", state.Material(jargon=True))

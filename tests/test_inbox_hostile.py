@@ -21,7 +21,7 @@ from vocabd.audio import write_wav
 from vocabd.daemon import ledger
 from vocabd.daemon.inbox import classify, handle, inbox_entries, ingest
 from vocabd.daemon.status import inbox_status
-from vocabd.daemon.timing import Timing
+from vocabd.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.errors import VocabdError
 from vocabd.files import UnsafePath

@@ -100,7 +100,7 @@ def plant_pickle_rows(ws) -> None:
 def test_a_crafted_pickle_row_in_the_queue_never_runs(ws, daemons):
     import daemon_pipeline
     from vocabd.daemon.queue import ChainQueue
-    from vocabd.daemon.timing import Timing
+    from vocabd.timing import Timing
 
     plant_pickle_rows(ws)
     assert ChainQueue(ws, Timing(), daemon_pipeline).queued_tokens() == set()  # read, refused, skipped
@@ -249,7 +249,7 @@ def test_a_queue_that_goes_corrupt_under_the_daemon_stops_it_with_what_to_do(ws,
 def test_a_torn_chain_record_is_reported_never_read_as_a_finished_chain(ws, daemons):
     import daemon_pipeline
     from vocabd.daemon.queue import ChainQueue
-    from vocabd.daemon.timing import Timing
+    from vocabd.timing import Timing
     from vocabd.jobs import pipeline, state
 
     plant_live_chain(ws, stage="train")

@@ -331,7 +331,7 @@ def run_pipeline(foreground: bool, restart: bool, workspace: Path | None) -> Non
                               "with `vocabd run --foreground`")
         from vocabd.daemon.process import refuse_broken_state
         from vocabd.daemon.queue import ChainQueue, load_pipeline
-        from vocabd.daemon.timing import Timing
+        from vocabd.timing import Timing
 
         refuse_broken_state(ws)  # a corrupt queue.db or torn record: one line saying what to do
         name = ChainQueue(ws, Timing.from_env(), load_pipeline()).start_chain()

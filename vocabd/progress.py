@@ -7,14 +7,13 @@ training), so the foreground chain and a second terminal following the daemon sh
     [phase 1 mini] train adapt-20261201-221000_mini  step 12/50  loss 0.812  best dev WER 0.231  0:45, ETA 1:10
 
 On a terminal the line is redrawn in place (rich Live); elsewhere (a log, a pipe) it is printed as a plain
-line when it changed, at most every `VOCABD_PROGRESS_S` seconds (default 30), and once at the end.
+line when it changed, at most every `Timing.progress` seconds (`VOCABD_PROGRESS_S`, 30), and once at the end.
 Torch-free.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import sys
 import threading
 import time
@@ -27,15 +26,11 @@ from rich.live import Live
 from rich.text import Text
 
 from vocabd.errors import VocabdError
+from vocabd.timing import Timing
 from vocabd.workspace import Workspace, phase_name
 
-PLAIN_EVERY_S = 30.0
 PHASE_LABELS = {"mini": "phase 1 mini", "full": "phase 2 full"}
 TRAINING_STAGES = ("train", "poll")
-
-
-def plain_every() -> float:
-    return float(os.environ.get("VOCABD_PROGRESS_S", PLAIN_EVERY_S))
 
 
 def clock(seconds: float | None) -> str:
@@ -106,7 +101,7 @@ class LiveLine:
 
     def __init__(self, console: Console, text: Callable[[], str], every: float | None = None):
         self.console, self._text = console, text
-        self.every = plain_every() if every is None else every
+        self.every = Timing.from_env().progress if every is None else every
         self._last, self._printed, self._final = "", None, None
         self._stop = threading.Event()
         self._live: Live | None = None

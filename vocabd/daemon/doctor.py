@@ -98,7 +98,7 @@ def repair(ws: Workspace, pipeline: ModuleType) -> list[str]:
     """Set broken state files aside and rebuild the queue from the chain record; one line per action."""
     from vocabd.daemon.lock import holder
     from vocabd.daemon.queue import ChainQueue
-    from vocabd.daemon.timing import Timing
+    from vocabd.timing import Timing
 
     if (who := holder(ws)) is not None:
         raise VocabdError(f"the {who.get('role', 'daemon')} (pid {who.get('pid')}) holds {ws.root}: stop it first "

@@ -24,7 +24,7 @@ from vocabd.daemon.inbox import handle
 from vocabd.daemon.lock import DAEMON, DaemonLock, DaemonRunning, holder, lock_path
 from vocabd.daemon.material import new_material
 from vocabd.daemon.queue import ChainQueue, load_pipeline
-from vocabd.daemon.timing import Timing
+from vocabd.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.errors import VocabdError
 from vocabd.jobs import state

@@ -17,7 +17,7 @@ from types import ModuleType
 from huey import SqliteHuey
 
 from vocabd.daemon.serializer import JsonSerializer
-from vocabd.daemon.timing import Timing
+from vocabd.timing import Timing
 from vocabd.errors import VocabdError
 from vocabd.jobs import driver, state
 from vocabd.log import get_logger

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 from xml.sax.saxutils import escape
 
-from vocabd.daemon.timing import Timing
+from vocabd.timing import Timing
 from vocabd.errors import VocabdError
 from vocabd.files import write_text
 from vocabd.resources import resource_text

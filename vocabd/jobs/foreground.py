@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from vocabd.daemon.lock import FOREGROUND, DaemonLock
-from vocabd.daemon.timing import Timing
+from vocabd.timing import Timing
 from vocabd.jobs import pipeline, state
 from vocabd.jobs.driver import NextTask, run_task
 from vocabd.log import get_logger

@@ -7,6 +7,7 @@ import signal
 from dataclasses import dataclass
 
 from vocabd.log import get_logger
+from vocabd.timing import Timing
 from vocabd.workspace import Workspace
 
 log = get_logger(__name__)
@@ -15,8 +16,8 @@ MAX_RESUMES = 2  # a crashed or stalled run is resumed this often before the cha
 
 
 def poll_seconds() -> float:
-    """Delay between polls; tests shorten it with VOCABD_POLL_SECONDS."""
-    return float(os.environ.get("VOCABD_POLL_SECONDS", "15"))
+    """Delay between polls (`Timing.poll`)."""
+    return Timing.from_env().poll
 
 
 class TrainingFailed(Exception):

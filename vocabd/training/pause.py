@@ -6,17 +6,15 @@ training/loop.py; this module only says whether one is due and when it ends.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Callable
 
+from vocabd.timing import Timing
 from vocabd.training.config import RunConfig
 from vocabd.training.heavy import ThreadGovernor, is_busy, usable_cpus
 from vocabd.training.power import on_battery
 
-POWER_CHECK_SECONDS = 30.0
-POWER_CHECK_ENV = "VOCABD_POWER_CHECK_S"  # how often the battery is looked at (the tests make it short)
 
 
 @dataclass(frozen=True)
@@ -29,13 +27,9 @@ class Pause:
     every: float
 
 
-def power_check_seconds() -> float:
-    return float(os.environ.get(POWER_CHECK_ENV, POWER_CHECK_SECONDS))
-
-
 def battery_pause() -> Pause:
     return Pause("on battery", "paused: on battery; [train] pause_on_battery = false trains anyway", on_battery,
-                 power_check_seconds())
+                 Timing.from_env().power_check)
 
 
 def busy_pause(cpus: int, others: float, measure: Callable[[], float], every: float) -> Pause:
@@ -47,7 +41,7 @@ def busy_pause(cpus: int, others: float, measure: Callable[[], float], every: fl
 
 
 class PauseWatch:
-    """Asked before each step: is a pause due? The battery every `power_check_seconds()`, the load once per
+    """Asked before each step: is a pause due? The battery every `Timing.power_check`, the load once per
     thread governor window (the reading that also sets torch's threads)."""
 
     def __init__(self, config: RunConfig, threads: ThreadGovernor):
@@ -63,7 +57,7 @@ class PauseWatch:
         return None
 
     def _power_check_due(self) -> bool:
-        if time.monotonic() - self._power_checked < power_check_seconds():
+        if time.monotonic() - self._power_checked < Timing.from_env().power_check:
             return False
         self._power_checked = time.monotonic()
         return True
