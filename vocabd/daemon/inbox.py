@@ -1,4 +1,4 @@
-"""Inbox rules (issue 5, item 2): what a dropped file is, whether it is usable, and where it goes.
+"""Inbox rules: what a dropped file is, whether it is usable, and where it goes.
 
 - `<stem>.txt` with no same-stem audio: a jargon list, merged into `data/jargon.txt`;
 - audio + same-stem `.txt`: a real recording and its transcript, appended to `data/my_voice_train.jsonl`
@@ -9,7 +9,7 @@ Handled files move to `inbox/done/`, unusable ones to `inbox/rejected/` with `<n
 Nothing is deleted; content ingested before in the same role is set aside as a duplicate (the same
 audio may be a recording and the voice sample).
 
-Nothing in the inbox is trusted (issue 9): links are set aside unread, files are opened without
+Nothing in the inbox is trusted: links are set aside unread, files are opened without
 following links, `done/` and `rejected/` must be real folders inside the workspace, lengths are read
 from headers before decoding, and each drop is handled on its own: a failure sets that drop aside with
 its reason (or logs it when even that fails), removes what it half wrote, and the batch goes on.

@@ -28,7 +28,7 @@ MAX_BATCH_SECONDS = 160.0
 # their gradients are summed: peak memory no longer depends on how long the batch's clips are.
 MICRO_BATCH_SECONDS = 16.0
 # The fewest steps `max_epochs` cuts a run to. A jargon list alone makes about 90 batches a pass; 300 steps is what
-# was measured for it (promoted, recall 0.68-0.72 on a judge it never saw; docs/benchmarks.md, 2026-12-02).
+# was measured for it (promoted, recall 0.68-0.72 on a judge it never saw; docs/benchmark-log.md, 2026-12-02).
 MIN_EPOCH_CAPPED_STEPS = 300
 PCM_SCALE = 32768.0  # int16 full scale
 

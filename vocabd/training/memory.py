@@ -41,7 +41,7 @@ class HeapTrimmer:
     """Gives freed heap back whenever the process has grown `limit` bytes past what it held after the last
     trim. Each step's activations have other shapes and glibc keeps the freed blocks: without this the
     phase-2 trainer's resident size crept to 3.4 GB in 1000 steps while it used about 2.2. 384 MiB held a
-    jargon-only phase 2 at 2.06 GiB, where 768 let it reach 2.24, at the same step time (docs/benchmarks.md,
+    jargon-only phase 2 at 2.06 GiB, where 768 let it reach 2.24, at the same step time (docs/benchmark-log.md,
     2026-12-04)."""
 
     def __init__(self, limit: int = 384 * 2**20) -> None:

@@ -45,7 +45,7 @@ def auto_targets(train: Path) -> str:
     """`upper` when the run trains on the user's own recordings, `all` when on synthetic speech alone.
 
     With recordings, adapting the encoder's lower half bought nothing and cost a third of each step; trained on
-    synthetic speech alone, `all` recognized the terms in unseen voices more often (docs/benchmarks.md, 2026-12-02).
+    synthetic speech alone, `all` recognized the terms in unseen voices more often (docs/benchmark-log.md, 2026-12-02).
     """
     clips = load_manifest(train, allow_outside=True, check_audio=False)
     return "upper" if any(clip.source == "real" for clip in clips) else "all"
