@@ -23,3 +23,7 @@ run-experiment NAME *ARGS:
 [no-cd]
 poll NAME *ARGS:
     {{vocabd}} poll {{NAME}} {{ARGS}}
+
+# rewrite the generated parts of the manual: README's command table, docs/settings.md's list
+docs:
+    {{justfile_directory()}}/.venv/bin/python -m vocabd.manual
