@@ -98,3 +98,22 @@ def test_every_command_the_manual_names_still_works(page, line):
     assert result.exit_code == 0, result.output
     known = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)} | {"--help"}
     assert not set(options) - known, f"{page}: `vocabd {line}`: {sorted(set(options) - known)} unknown"
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor GitHub gives a markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", [README, *sorted((REPO / "docs").glob("*.md"))], ids=lambda p: p.name)
+def test_every_link_of_the_manual_leads_somewhere(page):
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+        if target.startswith(("http://", "https://")):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (page.parent / file).resolve() if file else page
+        assert linked.exists(), f"{page.name}: {target}"
+        if anchor:
+            headings = [line.lstrip("#") for line in linked.read_text(encoding="utf-8").splitlines()
+                        if line.startswith("#")]
+            assert anchor in {heading_anchor(h) for h in headings}, f"{page.name}: {target}"
