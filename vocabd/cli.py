@@ -409,7 +409,7 @@ def synthesize(count: int | None, phase: str, heldout: bool, workspace: Path | N
 @main.command()
 @click.option("--phase", type=click.Choice(["mini", "full"]), default="full", show_default=True)
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="General-speech manifest to mix in (the trainer already replays train.replay; see README).")
+              help="General-speech manifest to mix in (the trainer already replays train.replay; see docs/training.md).")
 @click.option("--replay-ratio", type=float, default=0.0, show_default=True, help="Share of replay rows (0-1).")
 @workspace_option
 def mix(phase: str, replay: Path | None, replay_ratio: float, workspace: Path | None) -> None:

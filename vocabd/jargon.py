@@ -1,4 +1,4 @@
-"""Jargon lists (README.md, 'Everyday use'): one term a line, `written | spoken`, `#` comments.
+"""Jargon lists (README.md, 'What to drop into inbox/'): one term a line, `written | spoken`, `#` comments.
 
 The written form is the training label; the spoken form is what a synthesizer is given to say.
 """

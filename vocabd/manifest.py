@@ -1,4 +1,4 @@
-"""Manifests: JSONL, one clip a line (README.md, 'Commands': the manifest format). Validation reports every bad row."""
+"""Manifests: JSONL, one clip a line (docs/training.md, 'Manifests'). Validation reports every bad row."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training labels for Moonshine (README.md, 'Training': labels and loss): text ids without specials, then end-of-sequence."""
+"""Training labels for Moonshine (docs/training.md: labels and loss): text ids without specials, then end-of-sequence."""
 
 from __future__ import annotations
 

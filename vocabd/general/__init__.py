@@ -1,4 +1,4 @@
-"""General speech for every user: the default replay pool and safety yardstick (README.md, 'General speech').
+"""General speech for every user: the default replay pool and safety yardstick (docs/general-speech.md).
 
 `pool.ensure_pool` picks one for a workspace: the user's own (`[train] replay`, `data/safety_eval.jsonl`),
 else a small real set from the Hugging Face Hub cached in the user cache (`hub`), else speech vocabd makes

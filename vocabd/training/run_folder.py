@@ -1,4 +1,4 @@
-"""The run folder `runs/NAME/` (README.md, 'Training': run folder): config, log, checkpoints, best/, FAILED.md.
+"""The run folder `runs/NAME/` (docs/training.md: run folder): config, log, checkpoints, best/, FAILED.md.
 
 Torch-free at import; checkpoints are written by `loop` through `save_checkpoint`'s callback.
 """

@@ -1,4 +1,4 @@
-"""Synthesizer backends behind one interface (README.md, 'Synthesis'): f5_mlx (voice cloning), piper, espeak.
+"""Synthesizer backends behind one interface (docs/training.md, 'Synthesis'): f5_mlx (voice cloning), piper, espeak.
 
 `select_backend` picks the best one that can run here, or the one the config names.
 Backends are imported lazily: mlx, onnxruntime and friends load only when a backend is built.

@@ -1,4 +1,4 @@
-"""f5_mlx: F5-TTS on MLX, cloning the user's voice from a 5-10 s sample (README.md, 'Synthesis').
+"""f5_mlx: F5-TTS on MLX, cloning the user's voice from a 5-10 s sample (docs/training.md, 'Synthesis').
 
 `F5TTS.sample` is called once per sentence with our own duration estimate: the package's `generate()`
 splits text on `.!?;:` and mis-estimates durations for several sentences, and imports sounddevice.
