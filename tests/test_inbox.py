@@ -15,9 +15,9 @@ from vocabd.audio import load_audio, write_wav
 from vocabd.daemon import inbox, ledger
 from vocabd.daemon.inbox import handle, inbox_entries, is_ignored
 from vocabd.split import split_for_text
-from vocabd.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.manifest import load_manifest
+from vocabd.timing import Timing
 from vocabd.workspace import init_workspace
 
 

@@ -21,10 +21,10 @@ from vocabd.audio import write_wav
 from vocabd.daemon import ledger
 from vocabd.daemon.inbox import classify, handle, inbox_entries, ingest
 from vocabd.daemon.status import inbox_status
-from vocabd.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.errors import VocabdError
 from vocabd.files import UnsafePath
+from vocabd.timing import Timing
 from vocabd.workspace import init_workspace
 
 FAST = Timing(debounce=0.3, pair_wait=0.8, settle=0.5, tick=0.05, rescan=60.0, incomplete_hold=3.0)

@@ -38,7 +38,7 @@ def test_run_config_is_made_of_the_run_settings():
         assert field.default == BARE_DEFAULTS.get(s.run, s.default), s.key
     assert len({s.run for s in run_settings()}) == len(run_settings())  # no two settings share a run name
     assert {s.key for s in run_settings()} >= {"full.max_steps", "train.lr", "model.base"}
-    assert not {s.key for s in run_settings()} & {"mini.max_steps", "mini.eval_interval"}  # phase 1's come from the chain
+    assert not {s.key for s in run_settings()} & {"mini.max_steps", "mini.eval_interval"}  # the chain sets phase 1's
 
 
 def test_every_run_setting_has_its_flag_and_every_flag_is_a_setting_or_the_runs_own():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from vocabd.config import run_settings
 from vocabd.errors import NoWorkspaceFound, VocabdError
 from vocabd.log import configure_logging
 from vocabd.workspace import Workspace, find_workspace, init_workspace
@@ -259,8 +260,6 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
 
 def run_setting_options(command: click.Command) -> click.Command:
     """One flag for each run setting (`vocabd.config.run_settings`); unset, the workspace's vocabd.toml decides."""
-    from vocabd.config import run_settings
-
     for s in reversed(run_settings()):
         kind = (click.Choice(s.limit.choices) if s.limit is not None and s.limit.choices
                 else click.Path(dir_okay=False, path_type=Path) if s.path else None if s.kind is bool else s.kind)
@@ -409,7 +408,8 @@ def synthesize(count: int | None, phase: str, heldout: bool, workspace: Path | N
 @main.command()
 @click.option("--phase", type=click.Choice(["mini", "full"]), default="full", show_default=True)
 @click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="General-speech manifest to mix in (the trainer already replays train.replay; see docs/training.md).")
+              help="General-speech manifest to mix in (the trainer already replays train.replay; "
+                   "see docs/training.md).")
 @click.option("--replay-ratio", type=float, default=0.0, show_default=True, help="Share of replay rows (0-1).")
 @workspace_option
 def mix(phase: str, replay: Path | None, replay_ratio: float, workspace: Path | None) -> None:

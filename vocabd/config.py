@@ -108,8 +108,8 @@ class TrainConfig:
     lr: float = limited(1e-4, 0, 0.1, low_open=True, run="lr")
     lora_r: int = limited(32, 1, 1024, run="lora_r")
     lora_alpha: int = limited(64, 1, 4096, run="lora_alpha")
-    lora_dropout: float = limited(0.0, 0, 1, high_open=True, help="0: the fused DoRA forward (> 0 takes PEFT's slower path)",
-                                  run="lora_dropout")
+    lora_dropout: float = limited(0.0, 0, 1, high_open=True, run="lora_dropout",
+                                  help="0: the fused DoRA forward (> 0 takes PEFT's slower path)")
     use_dora: bool = setting(True, run="use_dora", flag=("--use-dora/--no-dora",))
     batch_size: int = limited(8, 1, 1024, run="batch_size")
     warmup_steps: int = limited(20, 0, STEPS["high"], run="warmup_steps")
@@ -121,7 +121,8 @@ class TrainConfig:
     augment: float = limited(AUGMENT, 0, 1, help="share of the clips that are not the user's recordings (synthesized, "
                              "replay) heard through a random room and noise (training/augment.py)", run="augment")
     kl_weight: float = limited(KL_WEIGHT, 0, 100,
-                               help="keep close to the base model on general audio (training/anchor.py)", run="kl_weight")
+                               help="keep close to the base model on general audio (training/anchor.py)",
+                               run="kl_weight")
     replay_dev_clips: int = limited(12, 0, 10_000,
                                     help="replay clips held out: a general-speech WER watched in training",
                                     run="replay_dev_clips")

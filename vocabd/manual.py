@@ -104,7 +104,8 @@ def with_part(text: str, name: str, content: str) -> str:
     return text[:match.start()] + f"{begin(name)}\n{content}\n{end(name)}" + text[match.end():]
 
 
-PARTS = {"commands": (REPO / "README.md", render_commands), "settings": (REPO / "docs" / "settings.md", render_settings)}
+PARTS = {"commands": (REPO / "README.md", render_commands),
+         "settings": (REPO / "docs" / "settings.md", render_settings)}
 
 
 def rewrite() -> list[Path]:

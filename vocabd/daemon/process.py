@@ -24,12 +24,12 @@ from vocabd.daemon.inbox import handle
 from vocabd.daemon.lock import DAEMON, DaemonLock, DaemonRunning, holder, lock_path
 from vocabd.daemon.material import new_material
 from vocabd.daemon.queue import ChainQueue, load_pipeline
-from vocabd.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.errors import VocabdError
 from vocabd.jobs import state
 from vocabd.log import configure_logging, get_logger
 from vocabd.proc import is_ours
+from vocabd.timing import Timing
 from vocabd.workspace import Workspace
 
 log = get_logger("vocabd.daemon")

@@ -17,10 +17,10 @@ from types import ModuleType
 from huey import SqliteHuey
 
 from vocabd.daemon.serializer import JsonSerializer
-from vocabd.timing import Timing
 from vocabd.errors import VocabdError
 from vocabd.jobs import driver, state
 from vocabd.log import get_logger
+from vocabd.timing import Timing
 from vocabd.workspace import Workspace
 
 log = get_logger("vocabd.queue")

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Callable
 from xml.sax.saxutils import escape
 
-from vocabd.timing import Timing
 from vocabd.errors import VocabdError
 from vocabd.files import write_text
 from vocabd.resources import resource_text
+from vocabd.timing import Timing
 from vocabd.workspace import Workspace
 
 LABEL = "com.vocabd.agent"

@@ -32,10 +32,10 @@ from watchdog.observers.polling import PollingObserver
 
 from vocabd.audio import AUDIO_SUFFIXES, declared_length
 from vocabd.daemon.inbox import DONE, REJECTED, TRANSCRIPT_SUFFIX, group_key, inbox_entries, is_ignored, shown
-from vocabd.timing import Timing
 from vocabd.errors import VocabdError
 from vocabd.files import UnsafePath, open_regular, real_folder
 from vocabd.log import get_logger
+from vocabd.timing import Timing
 from vocabd.workspace import Workspace
 
 log = get_logger("vocabd.watcher")

@@ -13,11 +13,11 @@ from typing import Any
 from rich.console import Console
 
 from vocabd.daemon.lock import FOREGROUND, DaemonLock
-from vocabd.timing import Timing
 from vocabd.jobs import pipeline, state
 from vocabd.jobs.driver import NextTask, run_task
 from vocabd.log import get_logger
 from vocabd.progress import LiveLine, stage_line
+from vocabd.timing import Timing
 from vocabd.workspace import Workspace
 
 log = get_logger(__name__)

@@ -96,5 +96,5 @@ def _run_field(s: Setting) -> tuple[str, type, Any]:
 RunConfig = dataclasses.make_dataclass("RunConfig", [_run_field(s) for s in run_settings()], bases=(_RunConfig,),
                                        kw_only=True)
 RunConfig.__module__ = __name__
-RunConfig.__doc__ = """The settings of one run: built once by the launcher (`training.options`), saved as `config.json`; the
-trainer reads only that. Its fields are the run settings declared in `vocabd.config` (`run_settings()`)."""
+RunConfig.__doc__ = """The settings of one run: built once by the launcher (`training.options`), saved as
+`config.json`; the trainer reads only that. Its fields are the run settings declared in `vocabd.config`."""

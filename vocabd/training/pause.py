@@ -16,7 +16,6 @@ from vocabd.training.heavy import ThreadGovernor, is_busy, usable_cpus
 from vocabd.training.power import on_battery
 
 
-
 @dataclass(frozen=True)
 class Pause:
     """Why training waits, and how to tell it may go on: `holds()` is asked every `every` seconds."""
