@@ -98,8 +98,8 @@ class ModelConfig:
 
 @dataclass
 class PhaseConfig:
-    clips: int = limited(5, 1, 1_000_000)
-    max_steps: int = limited(50, **STEPS, run="max_steps")
+    clips: int = limited(5, 1, 1_000_000, help="synthetic jargon clips the phase makes")
+    max_steps: int = limited(50, **STEPS, help="training steps at most", run="max_steps")
     eval_interval: int = limited(25, **STEPS, help="steps between dev evaluations and checkpoints", run="eval_interval")
 
 
@@ -110,19 +110,21 @@ class TrainConfig:
     lora_alpha: int = limited(64, 1, 4096, run="lora_alpha")
     lora_dropout: float = limited(0.0, 0, 1, high_open=True, run="lora_dropout",
                                   help="0: the fused DoRA forward (> 0 takes PEFT's slower path)")
-    use_dora: bool = setting(True, run="use_dora", flag=("--use-dora/--no-dora",))
+    use_dora: bool = setting(True, "DoRA (weight-decomposed LoRA); false: plain LoRA", run="use_dora",
+                             flag=("--use-dora/--no-dora",))
     batch_size: int = limited(8, 1, 1024, run="batch_size")
     warmup_steps: int = limited(20, 0, STEPS["high"], run="warmup_steps")
     max_epochs: float = limited(2.0, 0, 10_000, help="passes over the training clips (with their replay share) at "
                                 "most: a run ends before max_steps when they are done (0 = no limit)", run="max_epochs")
     replay: str = setting("", "general-speech manifest mixed into training (\"\" = none)", run="replay", path=True)
-    replay_ratio: float = limited(0.3, 0, 1, high_open=True, help="1 would leave no room for the user's own clips",
-                                  run="replay_ratio")
+    replay_ratio: float = limited(0.3, 0, 1, high_open=True, run="replay_ratio",
+                                  help="share of replay clips among the training clips (1 would leave no room for "
+                                       "the user's own)")
     augment: float = limited(AUGMENT, 0, 1, help="share of the clips that are not the user's recordings (synthesized, "
                              "replay) heard through a random room and noise (training/augment.py)", run="augment")
     kl_weight: float = limited(KL_WEIGHT, 0, 100,
-                               help="keep close to the base model on general audio (training/anchor.py)",
-                               run="kl_weight")
+                               help="weight of a KL to the base model on replay audio, which keeps the adapter "
+                                    "close to it on general speech (0 = off; training/anchor.py)", run="kl_weight")
     replay_dev_clips: int = limited(12, 0, 10_000,
                                     help="replay clips held out: a general-speech WER watched in training",
                                     run="replay_dev_clips")
