@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import stat
 import threading
 from collections import defaultdict
@@ -33,6 +32,7 @@ import numpy as np
 
 from vocabd.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioTooLong, read_audio, write_wav
 from vocabd.clock import now_iso
+from vocabd.corrections.store import KEPT_ID
 from vocabd.daemon import ledger
 from vocabd.errors import AudioError
 from vocabd.files import narrow_mode, open_append, open_regular, real_folder, write_bytes, write_text
@@ -50,7 +50,6 @@ DONE, REJECTED = "done", "rejected"
 TRANSCRIPT_SUFFIX = ".txt"
 REASON_SUFFIX = ".reason.txt"
 RECORDINGS = "recordings"
-KEPT_ID = re.compile(r"t\d{3,}-[0-9a-f]{6}")  # vocabd.corrections.store names kept transcripts so
 VOICE_STEMS = ("voice", "voice_ref", "voice-ref", "voice_sample", "voice-sample")
 VOICE_RATE = 24_000  # the cloning backend's rate (vocabd/tts/f5_mlx.py)
 VOICE_MIN_S, VOICE_MAX_S = 2.0, 30.0
