@@ -13,6 +13,21 @@ from vocabd.errors import AudioError, VocabdError
 
 MIN_SECONDS = 0.1
 MAX_SECONDS = 30.0
+MAX_CHARS_PER_SECOND = 30  # fast speech is about 20 characters a second, spaces included
+MIN_TEXT_LIMIT = 100  # characters a transcript of a short clip may have whatever its length
+
+
+def transcript_limit(seconds: float) -> int:
+    """The most characters a transcript of `seconds` of audio may have: more cannot be what was said."""
+    return max(MIN_TEXT_LIMIT, int(MAX_CHARS_PER_SECOND * seconds))
+
+
+def transcript_too_long(text: str, seconds: float) -> str | None:
+    """Why `text` cannot be the transcript of `seconds` of audio, or None when it can."""
+    if len(text) <= transcript_limit(seconds):
+        return None
+    return (f"{len(text)} characters for {seconds:.1f} s of audio; a transcript has at most "
+            f"{MAX_CHARS_PER_SECOND} characters per second of its audio ({transcript_limit(seconds)} here)")
 
 
 @dataclass

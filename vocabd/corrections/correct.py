@@ -9,10 +9,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from vocabd.audio import header_seconds
 from vocabd.corrections.store import find, kept_audio, read_proposed, update
 from vocabd.corrections.terms import add_proposed, known_terms, propose_terms, remove_proposed
 from vocabd.errors import VocabdError
 from vocabd.files import open_regular, real_folder, write_bytes, write_text
+from vocabd.manifest import transcript_too_long
 from vocabd.workspace import Workspace
 
 
@@ -39,9 +41,13 @@ def apply_correction(ws: Workspace, kept_id: str, text: str) -> dict[str, Any]:
     audio = kept_audio(ws, row)
     try:
         with open_regular(audio) as f:
+            problem = transcript_too_long(text, header_seconds(f, audio))
+            f.seek(0)
             audio_bytes = f.read()
     except FileNotFoundError:
         raise VocabdError(f"{audio}: the kept audio of {row['id']} is missing") from None
+    if problem:  # refused here, where it can be fixed: the daemon would set the pair aside
+        raise VocabdError(f"{row['id']}: the corrected text has {problem}")
     terms = propose_terms(row["hypothesis"], text, known_terms(ws))
     dropped = drop_pair(ws, f"correction-{row['id']}", audio_bytes, text)
     if terms:

@@ -39,7 +39,7 @@ from vocabd.files import narrow_mode, open_append, open_regular, real_folder, wr
 from vocabd.jargon import JargonError, Term, parse_jargon, parse_jargon_text
 from vocabd.log import get_logger
 from vocabd.longform.pending import MAX_LONG_SECONDS, store_long_recording
-from vocabd.manifest import MAX_SECONDS, MIN_SECONDS
+from vocabd.manifest import MAX_SECONDS, MIN_SECONDS, transcript_limit, transcript_too_long
 from vocabd.split import split_for_text
 from vocabd.workspace import (INBOX_LOCK, JARGON_FILE, LONG_RECORDINGS, MY_VOICE_EVAL, MY_VOICE_TRAIN, VOICE_REF,
                               VOICE_REF_TEXT, Workspace)
@@ -53,7 +53,7 @@ RECORDINGS = "recordings"
 VOICE_STEMS = ("voice", "voice_ref", "voice-ref", "voice_sample", "voice-sample")
 VOICE_RATE = 24_000  # the cloning backend's rate (vocabd/tts/f5_mlx.py)
 VOICE_MIN_S, VOICE_MAX_S = 2.0, 30.0
-MAX_TRANSCRIPT_CHARS = 2000
+MAX_TRANSCRIPT_CHARS = transcript_limit(MAX_LONG_SECONDS)  # before the audio's own length is known
 MAX_TEXT_BYTES = 1024 * 1024  # a transcript or jargon list beyond this is not one
 SILENCE = 1e-4
 MAX_AUDIO_BYTES = 200 * 1024 * 1024  # far beyond a 30 s clip in any format; refused before decoding
@@ -347,6 +347,7 @@ def _ingest_recording(ws: Workspace, drop: Drop, undo: Undo) -> str:
     text, text_mode = read_transcript(text_path)
     with open_regular(audio_path) as f:
         samples = _load(f, audio_path, SAMPLE_RATE, MIN_SECONDS, MAX_LONG_SECONDS)
+        _check_fits(text, samples, SAMPLE_RATE, text_path)
         digest = _check_new(ws, "recording", _hash_file(f))
         audio_mode = _private_mode(f)
     if len(samples) / SAMPLE_RATE > MAX_SECONDS:  # split into pieces by the chain (vocabd/longform/)
@@ -372,6 +373,8 @@ def _ingest_voice(ws: Workspace, drop: Drop, undo: Undo) -> str:
     text, text_mode = read_transcript(drop.files[1]) if len(drop.files) > 1 else (None, OWNER_RW)
     with open_regular(audio_path) as f:
         samples = _load(f, audio_path, VOICE_RATE, VOICE_MIN_S, VOICE_MAX_S)
+        if text is not None:
+            _check_fits(text, samples, VOICE_RATE, drop.files[1])
         digest = _check_new(ws, "voice", _hash_file(f))
         audio_mode = _private_mode(f)
     ref, text_file = ws.data / VOICE_REF, ws.data / VOICE_REF_TEXT
@@ -458,9 +461,15 @@ def read_transcript(path: Path) -> tuple[str, int]:
     if not text:
         raise Rejected(f"transcript {name} is empty")
     if len(text) > MAX_TRANSCRIPT_CHARS:
-        raise Rejected(f"transcript {name} has {len(text)} characters; a clip's transcript is at most "
-                       f"{MAX_TRANSCRIPT_CHARS} (split long recordings into clips under {MAX_SECONDS:.0f} s)")
+        raise Rejected(f"transcript {name} has {len(text)} characters; the transcript of the longest recording "
+                       f"taken in ({MAX_LONG_SECONDS:.0f} s) has at most {MAX_TRANSCRIPT_CHARS}")
     return text, mode
+
+
+def _check_fits(text: str, samples: np.ndarray, rate: int, text_path: Path) -> None:
+    problem = transcript_too_long(text, len(samples) / rate)
+    if problem:
+        raise Rejected(f"transcript {shown(text_path.name)}: {problem}")
 
 
 def _load(f: BinaryIO, path: Path, rate: int, min_s: float, max_s: float) -> np.ndarray:
