@@ -36,7 +36,7 @@ from vocabd.corrections.store import KEPT_ID
 from vocabd.daemon import ledger
 from vocabd.errors import AudioError
 from vocabd.files import narrow_mode, open_append, open_regular, real_folder, write_bytes, write_text
-from vocabd.jargon import JargonError, Term, parse_jargon, parse_jargon_text
+from vocabd.jargon import JargonError, LeftOut, Term, parse_jargon, parse_jargon_text
 from vocabd.log import get_logger
 from vocabd.longform.pending import MAX_LONG_SECONDS, store_long_recording
 from vocabd.manifest import MAX_SECONDS, MIN_SECONDS, transcript_limit, transcript_too_long
@@ -326,8 +326,9 @@ def _reject_only(ws: Workspace, drop: Drop, undo: Undo) -> str:
 def _ingest_jargon(ws: Workspace, drop: Drop, undo: Undo) -> str:
     path = drop.files[0]
     raw, mode = _read_small(path)
+    left_out: list[LeftOut] = []
     try:
-        parsed = parse_jargon(path)  # the synthesizer's own parser: what passes here, the chain can read
+        parsed = parse_jargon(path, left_out)  # the synthesizer's own parser: what passes here, the chain can read
     except JargonError as e:
         where = f" (line {e.line})" if e.line else ""
         raise Rejected(f"not a usable jargon list{where}: {e.problem}") from e
@@ -339,7 +340,26 @@ def _ingest_jargon(ws: Workspace, drop: Drop, undo: Undo) -> str:
     undo.add(lambda: _restore(target, before))
     ledger.record(ws, "jargon", digest, [shown(path.name)], f"data/{JARGON_FILE}",
                   material=bool(added or changed), terms=len(terms), added=added)
-    return f"{len(terms)} terms, {added} new, {changed} spoken forms updated"
+    message = f"{len(terms)} terms, {added} new, {changed} spoken forms updated"
+    if left_out:
+        message += f"; {len(left_out)} left out: {_set_lines_aside(ws, path, left_out, undo)}"
+    return message
+
+
+def _set_lines_aside(ws: Workspace, path: Path, left_out: list[LeftOut], undo: Undo) -> str:
+    """The list's unusable lines as `rejected/<stem>.left-out.txt`, their reasons beside them; the rest of the
+    list is taken in. Returns where they are."""
+    folder = real_folder(ws.root, ws.inbox / REJECTED)
+    for n in range(100_000):
+        target = folder / _fit(path.stem, ".left-out.txt" if n == 0 else f".left-out.{n}.txt")
+        if not os.path.lexists(target) and not os.path.lexists(reason_path(target)):
+            break
+    write_text(target, "".join(item.raw + "\n" for item in left_out))
+    undo.add(lambda: target.unlink(missing_ok=True))
+    reasons = "\n".join(item.reason for item in left_out)
+    write_text(reason_path(target), f"{shown(path.name)}: these lines were left out, the rest of the list was taken "
+                                    f"in:\n{reasons}\n\n(rejected {now_iso()}; fix them and drop them again)\n")
+    return f"inbox/{REJECTED}/{target.name}"
 
 
 def _ingest_recording(ws: Workspace, drop: Drop, undo: Undo) -> str:
