@@ -193,8 +193,9 @@ def _unsupported(path: Path) -> str:
     return f"unsupported file type {suffix}: expected a .txt jargon list or audio ({kinds}) with an optional same-name .txt transcript"
 
 
-def handle(ws: Workspace, paths: Iterable[Path]) -> list[Outcome]:
-    """Classify and ingest ready inbox entries; every entry ends in done/ or rejected/.
+def handle(ws: Workspace, paths: Iterable[Path], stop: threading.Event | None = None) -> list[Outcome]:
+    """Classify and ingest ready inbox entries; every entry ends in done/ or rejected/. Once `stop` is set
+    (the daemon is stopping) the rest of the batch stays in the inbox for the next start.
 
     Threads share a lock and processes (the daemon, `vocabd run --foreground`) an flock, so two
     handlers never take in the same file. Raises UnsafePath (touching nothing) when inbox/, done/ or
@@ -208,7 +209,13 @@ def handle(ws: Workspace, paths: Iterable[Path]) -> list[Outcome]:
         requested = [ws.inbox / p.name for p in paths]
         present = [p for p in requested if os.path.lexists(p)]
         drops = _orphaned(classify(present), [p for p in requested if p not in present])
-        return [ingest(ws, drop) for drop in drops]
+        outcomes = []
+        for drop in drops:
+            if stop is not None and stop.is_set():
+                log.info("inbox.batch_stopped", handled=len(outcomes), left=len(drops) - len(outcomes))
+                break
+            outcomes.append(ingest(ws, drop))
+        return outcomes
 
 
 def _orphaned(drops: list[Drop], gone: list[Path]) -> list[Drop]:

@@ -111,7 +111,7 @@ class Daemon:
             raise VocabdError(self.fatal)
 
     def _on_ready(self, paths: list[Path]) -> None:
-        outcomes = handle(self.ws, paths)
+        outcomes = handle(self.ws, paths, self.stop_event)
         if any(o.status == "done" for o in outcomes):
             self._last_ingest = time.monotonic()
 
