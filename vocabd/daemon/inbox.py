@@ -17,6 +17,7 @@ its reason (or logs it when even that fails), removes what it half wrote, and th
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -24,9 +25,10 @@ import os
 import stat
 import threading
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -35,7 +37,7 @@ from vocabd.clock import now_iso
 from vocabd.corrections.store import KEPT_ID
 from vocabd.daemon import ledger
 from vocabd.errors import AudioError
-from vocabd.files import narrow_mode, open_append, open_regular, real_folder, write_bytes, write_text
+from vocabd.files import narrow_mode, open_append, open_regular, real_folder, remove_quietly, write_bytes, write_text
 from vocabd.jargon import JargonError, LeftOut, Term, parse_jargon, parse_jargon_text
 from vocabd.log import get_logger
 from vocabd.longform.pending import MAX_LONG_SECONDS, store_long_recording
@@ -57,6 +59,7 @@ MAX_TRANSCRIPT_CHARS = transcript_limit(MAX_LONG_SECONDS)  # before the audio's 
 MAX_TEXT_BYTES = 1024 * 1024  # a transcript or jargon list beyond this is not one
 SILENCE = 1e-4
 MAX_AUDIO_BYTES = 200 * 1024 * 1024  # far beyond a 30 s clip in any format; refused before decoding
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NAME_MAX = 255  # bytes in one file name (Linux, macOS)
 OWNER_RW = 0o600  # copies stay readable and writable by their owner whatever the drop's bits
 
@@ -86,6 +89,7 @@ class Drop:
 class Outcome:
     drop: Drop
     status: str  # done | rejected | duplicate | gone (removed by someone else meanwhile) | failed (logged)
+    #   | waiting (left in the inbox: the disk is full)
     message: str
     moved: list[Path] = field(default_factory=list)
 
@@ -203,8 +207,7 @@ def handle(ws: Workspace, paths: Iterable[Path], stop: threading.Event | None = 
     """
     for folder in (ws.inbox, ws.inbox / DONE, ws.inbox / REJECTED, ws.data):
         real_folder(ws.root, folder)
-    with _lock, open_append(ws.data / INBOX_LOCK) as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _inbox_locked(ws):
         # Only entries directly in inbox/, by name: a path elsewhere is never read or moved.
         requested = [ws.inbox / p.name for p in paths]
         present = [p for p in requested if os.path.lexists(p)]
@@ -216,6 +219,25 @@ def handle(ws: Workspace, paths: Iterable[Path], stop: threading.Event | None = 
                 break
             outcomes.append(ingest(ws, drop))
         return outcomes
+
+
+@contextmanager
+def _inbox_locked(ws: Workspace) -> Iterator[None]:
+    with _lock, open_append(ws.data / INBOX_LOCK) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def remove_torn_copies(ws: Workspace) -> list[str]:
+    """Temporary copies (vocabd.files' `.vocabd-*.part`) an ingest killed mid-write left in data/recordings/;
+    taken under the inbox lock, so no ingest is writing one now. Returns what was removed."""
+    real_folder(ws.root, ws.data)
+    with _inbox_locked(ws):
+        folder = real_folder(ws.root, ws.data / RECORDINGS)
+        torn = [p for p in folder.rglob(".vocabd-*.part") if not p.is_dir()]
+        for path in torn:
+            remove_quietly(path)
+    return [str(p.relative_to(ws.root)) for p in torn]
 
 
 def _orphaned(drops: list[Drop], gone: list[Path]) -> list[Drop]:
@@ -251,6 +273,10 @@ def _ingest(ws: Workspace, drop: Drop) -> Outcome:
         return _set_aside(ws, drop, "duplicate" if isinstance(e, Duplicate) else "rejected", str(e))
     except Exception as e:  # disk full, a file deleted while read: nothing half written stays
         undo.run()
+        if isinstance(e, OSError) and e.errno in NO_SPACE:  # a good drop: it waits in the inbox for space
+            log.error("inbox.disk_full", kind=drop.kind, files=names(drop.files), error=str(e))
+            return Outcome(drop, "waiting", f"left in the inbox: the disk is full ({e.strerror}); it is taken in "
+                                            "once there is space again")
         log.exception("inbox.error", files=names(drop.files))
         gone = [p for p in drop.files if not os.path.lexists(p)]
         if gone:
