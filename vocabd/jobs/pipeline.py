@@ -178,10 +178,12 @@ def heldout_count(ws: Workspace) -> int:
 
 
 def split_long_recordings(ws: Workspace, name: str) -> None:
-    """Recordings over 30 s become pieces before anything reads the recordings."""
+    """Recordings over 30 s become pieces before anything reads the recordings. The pieces are this chain's
+    material (their recordings were taken in before it started), so they are no reason for another chain."""
     from vocabd.longform.pending import split_pending
 
-    split_pending(ws)
+    if split_pending(ws) is not None:
+        state.cover_own_material(ws, name)
 
 
 def stage_synthesize(ws: Workspace, name: str, phase: str) -> StageOutcome:
