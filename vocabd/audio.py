@@ -4,12 +4,17 @@ Nothing is decoded blindly: the length is read from the header first (libsndfile
 file longer than the caller allows is refused before a sample is decoded; decoding itself is capped
 too, so a header that lies cannot make it grow. WAV and FLAC declare their length, which tells a
 complete file from one still being copied or cut short (`declared_length`).
+
+ffprobe and ffmpeg read only the one open file: the `file` protocol and the demuxers of the formats vocabd
+claims (`FFMPEG_FORMATS`), none of which opens another file. Playlists (HLS, ffconcat) and other containers
+that refer to further files would otherwise read any file the user can, named by the drop.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -28,6 +33,9 @@ SAMPLE_RATE = 16_000
 AUDIO_SUFFIXES = (".wav", ".flac", ".m4a", ".mp3", ".ogg")
 _SF_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError)
 _UNSET_SIZES = (0, 0xFFFFFFFF)  # placeholders streaming writers put in a WAV header until they finish
+FFMPEG_FORMATS = "wav,flac,mp3,ogg,mov"  # demuxer names; "mov" is MP4/M4A (external data references stay off)
+_FFMPEG_INPUT = ["-protocol_whitelist", "file", "-format_whitelist", FFMPEG_FORMATS]
+_NOT_WHITELISTED = re.compile(r"\[([\w,]+) @ [^]]*\] Format not on whitelist")
 
 
 class AudioTooLong(AudioError):
@@ -114,14 +122,13 @@ def header_seconds(f: BinaryIO, path: Path) -> float:
         pass
     if shutil.which("ffprobe") is None:
         raise AudioError(path, "cannot read its length (install ffmpeg for .m4a/.mp3)")
-    cmd = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1",
-           _fd_path(f)]
+    cmd = ["ffprobe", "-v", "error", *_FFMPEG_INPUT, "-show_entries", "format=duration",
+           "-of", "default=nw=1:nk=1", _fd_path(f)]
     result = _run_on(f, path, cmd, timeout=60)
     try:
         return float(result.stdout.decode().strip().splitlines()[0])
     except (ValueError, IndexError):
-        reason = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no duration in its header"]
-        raise AudioError(path, f"unreadable audio: {reason[0]}") from None
+        raise AudioError(path, _ffmpeg_problem(result, "no duration in its header")) from None
 
 
 def load_audio(path: Path, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
@@ -178,14 +185,22 @@ def _decode_with_ffmpeg(f: BinaryIO, path: Path, cause: Exception, limit_s: floa
     """Formats libsndfile cannot read (m4a) go through ffmpeg when it is installed."""
     if shutil.which("ffmpeg") is None:
         raise AudioError(path, f"unreadable audio ({cause}); install ffmpeg for .m4a/.mp3") from cause
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", _fd_path(f)]
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", *_FFMPEG_INPUT, "-i", _fd_path(f)]
     cmd += [] if limit_s is None else ["-t", f"{limit_s:g}"]
     cmd += ["-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
     result = _run_on(f, path, cmd, timeout=600)
     if result.returncode != 0:
-        reason = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["unknown"]
-        raise AudioError(path, f"unreadable audio: {reason[0]}") from cause
+        raise AudioError(path, _ffmpeg_problem(result, "unknown")) from cause
     return np.frombuffer(result.stdout, dtype=np.float32).reshape(-1, 1), SAMPLE_RATE
+
+
+def _ffmpeg_problem(result: subprocess.CompletedProcess, fallback: str) -> str:
+    errors = result.stderr.decode(errors="replace")
+    refused = _NOT_WHITELISTED.search(errors)
+    if refused:
+        return (f"not audio but a {refused.group(1).split(',')[0]} file: playlists and containers that refer to "
+                "other files are not read (vocabd reads WAV, FLAC, MP3, Ogg and M4A/MP4 audio)")
+    return f"unreadable audio: {(errors.strip().splitlines()[-1:] or [fallback])[0]}"
 
 
 def _fd_path(f: BinaryIO) -> str:

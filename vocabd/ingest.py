@@ -16,7 +16,7 @@ from rich.markup import escape
 from vocabd.daemon.inbox import Outcome, handle, inbox_entries
 from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
 
-COLOURS = {"done": "green", "duplicate": "yellow", "gone": "yellow"}
+COLOURS = {"done": "green", "duplicate": "yellow", "gone": "yellow", "waiting": "yellow"}
 INGESTED_MANIFESTS = (MY_VOICE_TRAIN, MY_VOICE_EVAL)  # what ingest writes; the other manifests are derived
 
 

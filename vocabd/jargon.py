@@ -37,6 +37,19 @@ class Term:
         return (self.spoken, *self.alternatives)
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """A line of a list whose term cannot be said: nothing spoken would carry a letter or digit."""
+
+    line: int
+    written: str
+    raw: str  # the line as the list has it
+
+    @property
+    def reason(self) -> str:
+        return f"line {self.line}: {self.written!r} cannot be said (its spoken form has no letter or digit)"
+
+
 class JargonError(VocabdError):
     def __init__(self, path: Path, line: int | None, problem: str):
         where = f"{path}:{line}" if line else str(path)
@@ -44,18 +57,27 @@ class JargonError(VocabdError):
         self.path, self.line, self.problem = path, line, problem
 
 
-def parse_jargon(path: Path) -> list[Term]:
+def parse_jargon(path: Path, left_out: list[LeftOut] | None = None) -> list[Term]:
     """Read a jargon list; every term once, in file order. Raises JargonError naming the file and line."""
     path = Path(path)
-    return parse_jargon_text(_read_text(path), path)
+    return parse_jargon_text(_read_text(path), path, left_out=left_out)
 
 
-def parse_jargon_text(text: str, path: Path, allow_empty: bool = False) -> list[Term]:
-    """The one jargon parser (inbox drops, data/jargon.txt, the synthesizer): `path` names the text's file."""
+def parse_jargon_text(text: str, path: Path, allow_empty: bool = False,
+                      left_out: list[LeftOut] | None = None) -> list[Term]:
+    """The one jargon parser (inbox drops, data/jargon.txt, the synthesizer): `path` names the text's file.
+
+    A term that cannot be said is left out (a sentence would be labelled with words its audio never says);
+    each one is logged and, when `left_out` is given, added to it."""
     terms: dict[str, Term] = {}
+    unsayable: list[LeftOut] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         term = _parse_line(raw, path, number)
         if term is None:
+            continue
+        if not any(c.isalnum() for c in term.spoken):
+            unsayable.append(LeftOut(number, term.written, raw.strip()))
+            log.warning("jargon_term_left_out", file=str(path), reason=unsayable[-1].reason)
             continue
         if term.written in terms:
             if terms[term.written].spoken != term.spoken:
@@ -65,6 +87,10 @@ def parse_jargon_text(text: str, path: Path, allow_empty: bool = False) -> list[
         terms[term.written] = term
         if len(terms) > MAX_TERMS:
             raise JargonError(path, number, f"more than {MAX_TERMS} terms; split the list or trim it")
+    if left_out is not None:
+        left_out.extend(unsayable)
+    if not terms and unsayable and not allow_empty:
+        raise JargonError(path, None, f"no term that can be said: {'; '.join(u.reason for u in unsayable[:5])}")
     if not terms and not allow_empty:
         raise JargonError(path, None, "no terms found (only blank lines and comments)")
     return list(terms.values())

@@ -13,6 +13,21 @@ from vocabd.errors import AudioError, VocabdError
 
 MIN_SECONDS = 0.1
 MAX_SECONDS = 30.0
+MAX_CHARS_PER_SECOND = 30  # fast speech is about 20 characters a second, spaces included
+MIN_TEXT_LIMIT = 100  # characters a transcript of a short clip may have whatever its length
+
+
+def transcript_limit(seconds: float) -> int:
+    """The most characters a transcript of `seconds` of audio may have: more cannot be what was said."""
+    return max(MIN_TEXT_LIMIT, int(MAX_CHARS_PER_SECOND * seconds))
+
+
+def transcript_too_long(text: str, seconds: float) -> str | None:
+    """Why `text` cannot be the transcript of `seconds` of audio, or None when it can."""
+    if len(text) <= transcript_limit(seconds):
+        return None
+    return (f"{len(text)} characters for {seconds:.1f} s of audio; a transcript has at most "
+            f"{MAX_CHARS_PER_SECOND} characters per second of its audio ({transcript_limit(seconds)} here)")
 
 
 @dataclass
@@ -55,17 +70,20 @@ def read_manifest(
     `root` is the folder audio must stay inside (default: the manifest's folder).
     `check_audio` decodes each file to check it is readable, non-empty and of sane length.
     """
-    path = Path(path).resolve()
+    path = _located(path)
     if not path.is_file():
         raise VocabdError(f"{path}: manifest not found")
     root = (root or path.parent).resolve()
+    if path.is_symlink() and not allow_outside and not path.resolve().is_relative_to(root):
+        raise VocabdError(f"{path}: the manifest is a symbolic link to {path.resolve()}, outside {root}; vocabd "
+                          "does not follow it (allow it with allow_outside)")
     clips: list[Clip] = []
     problems: list[Problem] = []
     for number, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            clips.append(_parse_row(line, path.parent, root, allow_outside, check_audio))
+            clips.append(_parse_row(line, path.resolve().parent, root, allow_outside, check_audio))
         except _RowError as e:
             problems.append(Problem(path, number, str(e)))
     return clips, problems
@@ -81,9 +99,16 @@ def _read_text(path: Path) -> str:
                           "one clip a line") from None
 
 
+def _located(path: Path) -> Path:
+    """The manifest where it is named: its folder resolved, the file itself not (a link is not followed, so it
+    cannot move the folder its audio may come from)."""
+    path = Path(path).absolute()
+    return path.parent.resolve() / path.name
+
+
 def audio_root(manifest: Path, workspace: Path | None) -> Path | None:
     """The folder a manifest's audio must stay inside: the workspace holding it, else its own folder (None)."""
-    if workspace is not None and Path(manifest).resolve().is_relative_to(Path(workspace).resolve()):
+    if workspace is not None and _located(manifest).is_relative_to(Path(workspace).resolve()):
         return Path(workspace).resolve()
     return None
 

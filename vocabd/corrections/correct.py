@@ -5,29 +5,28 @@ are no dictionary word are proposed as jargon terms."""
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from vocabd.corrections.store import find, read_proposed, update
+from vocabd.audio import header_seconds
+from vocabd.corrections.store import find, kept_audio, read_proposed, update
 from vocabd.corrections.terms import add_proposed, known_terms, propose_terms, remove_proposed
 from vocabd.errors import VocabdError
+from vocabd.files import open_regular, real_folder, write_bytes, write_text
+from vocabd.manifest import transcript_too_long
 from vocabd.workspace import Workspace
 
 
-
-def drop_pair(ws: Workspace, stem: str, audio: Path, text: str) -> Path:
-    """`inbox/<stem>.wav` + `.txt`, each written under an ignored `.part` name and renamed into place."""
-    ws.inbox.mkdir(parents=True, exist_ok=True)
-    wav, txt = ws.inbox / f"{stem}.wav", ws.inbox / f"{stem}.txt"
-    if wav.exists() or txt.exists():
+def drop_pair(ws: Workspace, stem: str, audio: bytes, text: str) -> Path:
+    """`inbox/<stem>.wav` + `.txt`, each written atomically under a hidden temporary name (vocabd.files: never
+    through a link planted in the inbox)."""
+    inbox = real_folder(ws.root, ws.inbox)
+    wav, txt = inbox / f"{stem}.wav", inbox / f"{stem}.txt"
+    if os.path.lexists(wav) or os.path.lexists(txt):
         raise VocabdError(f"{wav} is already in the inbox; wait for the daemon to take it in")
-    for target, write in ((txt, lambda p: p.write_text(text + "\n", encoding="utf-8")),
-                          (wav, lambda p: shutil.copyfile(audio, p))):
-        part = target.with_name(target.name + ".part")
-        write(part)
-        os.replace(part, target)
+    write_text(txt, text + "\n")
+    write_bytes(wav, audio)
     return wav
 
 
@@ -39,11 +38,18 @@ def apply_correction(ws: Workspace, kept_id: str, text: str) -> dict[str, Any]:
         raise VocabdError(f"{row['id']}: the corrected text is empty")
     if row.get("correction"):
         raise VocabdError(f"{row['id']} was already corrected to {row['correction']!r}; it is training material now")
-    audio = ws.data / row["audio"]
-    if audio.is_symlink() or not audio.is_file():
-        raise VocabdError(f"{audio}: the kept audio of {row['id']} is missing")
+    audio = kept_audio(ws, row)
+    try:
+        with open_regular(audio) as f:
+            problem = transcript_too_long(text, header_seconds(f, audio))
+            f.seek(0)
+            audio_bytes = f.read()
+    except FileNotFoundError:
+        raise VocabdError(f"{audio}: the kept audio of {row['id']} is missing") from None
+    if problem:  # refused here, where it can be fixed: the daemon would set the pair aside
+        raise VocabdError(f"{row['id']}: the corrected text has {problem}")
     terms = propose_terms(row["hypothesis"], text, known_terms(ws))
-    dropped = drop_pair(ws, f"correction-{row['id']}", audio, text)
+    dropped = drop_pair(ws, f"correction-{row['id']}", audio_bytes, text)
     if terms:
         add_proposed(ws, terms, row["id"])
     return update(ws, row["id"], correction=text, proposed_terms=terms, inbox=dropped.name,
@@ -61,10 +67,7 @@ def accept_terms(ws: Workspace, terms: list[str]) -> tuple[list[str], Path | Non
     if not chosen:
         return [], None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    target = ws.inbox / f"accepted-terms-{stamp}.txt"
-    part = target.with_name(target.name + ".part")
-    part.write_text("# jargon terms accepted from corrections (vocabd terms accept)\n" + "\n".join(chosen) + "\n",
-                    encoding="utf-8")
-    os.replace(part, target)
+    target = real_folder(ws.root, ws.inbox) / f"accepted-terms-{stamp}.txt"
+    write_text(target, "# jargon terms accepted from corrections (vocabd terms accept)\n" + "\n".join(chosen) + "\n")
     remove_proposed(ws, chosen)
     return chosen, target

@@ -17,29 +17,31 @@ its reason (or logs it when even that fails), removes what it half wrote, and th
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
-import re
 import stat
 import threading
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
 from vocabd.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioTooLong, read_audio, write_wav
 from vocabd.clock import now_iso
+from vocabd.corrections.store import KEPT_ID
 from vocabd.daemon import ledger
 from vocabd.errors import AudioError
-from vocabd.files import narrow_mode, open_append, open_regular, real_folder, write_bytes, write_text
-from vocabd.jargon import JargonError, Term, parse_jargon, parse_jargon_text
+from vocabd.files import narrow_mode, open_append, open_regular, real_folder, remove_quietly, write_bytes, write_text
+from vocabd.jargon import JargonError, LeftOut, Term, parse_jargon, parse_jargon_text
 from vocabd.log import get_logger
 from vocabd.longform.pending import MAX_LONG_SECONDS, store_long_recording
-from vocabd.manifest import MAX_SECONDS, MIN_SECONDS
+from vocabd.manifest import MAX_SECONDS, MIN_SECONDS, transcript_limit, transcript_too_long
 from vocabd.split import split_for_text
 from vocabd.workspace import (INBOX_LOCK, JARGON_FILE, LONG_RECORDINGS, MY_VOICE_EVAL, MY_VOICE_TRAIN, VOICE_REF,
                               VOICE_REF_TEXT, Workspace)
@@ -50,14 +52,14 @@ DONE, REJECTED = "done", "rejected"
 TRANSCRIPT_SUFFIX = ".txt"
 REASON_SUFFIX = ".reason.txt"
 RECORDINGS = "recordings"
-KEPT_ID = re.compile(r"t\d{3,}-[0-9a-f]{6}")  # vocabd.corrections.store names kept transcripts so
 VOICE_STEMS = ("voice", "voice_ref", "voice-ref", "voice_sample", "voice-sample")
 VOICE_RATE = 24_000  # the cloning backend's rate (vocabd/tts/f5_mlx.py)
 VOICE_MIN_S, VOICE_MAX_S = 2.0, 30.0
-MAX_TRANSCRIPT_CHARS = 2000
+MAX_TRANSCRIPT_CHARS = transcript_limit(MAX_LONG_SECONDS)  # before the audio's own length is known
 MAX_TEXT_BYTES = 1024 * 1024  # a transcript or jargon list beyond this is not one
 SILENCE = 1e-4
 MAX_AUDIO_BYTES = 200 * 1024 * 1024  # far beyond a 30 s clip in any format; refused before decoding
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NAME_MAX = 255  # bytes in one file name (Linux, macOS)
 OWNER_RW = 0o600  # copies stay readable and writable by their owner whatever the drop's bits
 
@@ -87,6 +89,7 @@ class Drop:
 class Outcome:
     drop: Drop
     status: str  # done | rejected | duplicate | gone (removed by someone else meanwhile) | failed (logged)
+    #   | waiting (left in the inbox: the disk is full)
     message: str
     moved: list[Path] = field(default_factory=list)
 
@@ -194,8 +197,9 @@ def _unsupported(path: Path) -> str:
     return f"unsupported file type {suffix}: expected a .txt jargon list or audio ({kinds}) with an optional same-name .txt transcript"
 
 
-def handle(ws: Workspace, paths: Iterable[Path]) -> list[Outcome]:
-    """Classify and ingest ready inbox entries; every entry ends in done/ or rejected/.
+def handle(ws: Workspace, paths: Iterable[Path], stop: threading.Event | None = None) -> list[Outcome]:
+    """Classify and ingest ready inbox entries; every entry ends in done/ or rejected/. Once `stop` is set
+    (the daemon is stopping) the rest of the batch stays in the inbox for the next start.
 
     Threads share a lock and processes (the daemon, `vocabd run --foreground`) an flock, so two
     handlers never take in the same file. Raises UnsafePath (touching nothing) when inbox/, done/ or
@@ -203,13 +207,37 @@ def handle(ws: Workspace, paths: Iterable[Path]) -> list[Outcome]:
     """
     for folder in (ws.inbox, ws.inbox / DONE, ws.inbox / REJECTED, ws.data):
         real_folder(ws.root, folder)
-    with _lock, open_append(ws.data / INBOX_LOCK) as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _inbox_locked(ws):
         # Only entries directly in inbox/, by name: a path elsewhere is never read or moved.
         requested = [ws.inbox / p.name for p in paths]
         present = [p for p in requested if os.path.lexists(p)]
         drops = _orphaned(classify(present), [p for p in requested if p not in present])
-        return [ingest(ws, drop) for drop in drops]
+        outcomes = []
+        for drop in drops:
+            if stop is not None and stop.is_set():
+                log.info("inbox.batch_stopped", handled=len(outcomes), left=len(drops) - len(outcomes))
+                break
+            outcomes.append(ingest(ws, drop))
+        return outcomes
+
+
+@contextmanager
+def _inbox_locked(ws: Workspace) -> Iterator[None]:
+    with _lock, open_append(ws.data / INBOX_LOCK) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def remove_torn_copies(ws: Workspace) -> list[str]:
+    """Temporary copies (vocabd.files' `.vocabd-*.part`) an ingest killed mid-write left in data/recordings/;
+    taken under the inbox lock, so no ingest is writing one now. Returns what was removed."""
+    real_folder(ws.root, ws.data)
+    with _inbox_locked(ws):
+        folder = real_folder(ws.root, ws.data / RECORDINGS)
+        torn = [p for p in folder.rglob(".vocabd-*.part") if not p.is_dir()]
+        for path in torn:
+            remove_quietly(path)
+    return [str(p.relative_to(ws.root)) for p in torn]
 
 
 def _orphaned(drops: list[Drop], gone: list[Path]) -> list[Drop]:
@@ -245,6 +273,10 @@ def _ingest(ws: Workspace, drop: Drop) -> Outcome:
         return _set_aside(ws, drop, "duplicate" if isinstance(e, Duplicate) else "rejected", str(e))
     except Exception as e:  # disk full, a file deleted while read: nothing half written stays
         undo.run()
+        if isinstance(e, OSError) and e.errno in NO_SPACE:  # a good drop: it waits in the inbox for space
+            log.error("inbox.disk_full", kind=drop.kind, files=names(drop.files), error=str(e))
+            return Outcome(drop, "waiting", f"left in the inbox: the disk is full ({e.strerror}); it is taken in "
+                                            "once there is space again")
         log.exception("inbox.error", files=names(drop.files))
         gone = [p for p in drop.files if not os.path.lexists(p)]
         if gone:
@@ -327,8 +359,9 @@ def _reject_only(ws: Workspace, drop: Drop, undo: Undo) -> str:
 def _ingest_jargon(ws: Workspace, drop: Drop, undo: Undo) -> str:
     path = drop.files[0]
     raw, mode = _read_small(path)
+    left_out: list[LeftOut] = []
     try:
-        parsed = parse_jargon(path)  # the synthesizer's own parser: what passes here, the chain can read
+        parsed = parse_jargon(path, left_out)  # the synthesizer's own parser: what passes here, the chain can read
     except JargonError as e:
         where = f" (line {e.line})" if e.line else ""
         raise Rejected(f"not a usable jargon list{where}: {e.problem}") from e
@@ -340,7 +373,26 @@ def _ingest_jargon(ws: Workspace, drop: Drop, undo: Undo) -> str:
     undo.add(lambda: _restore(target, before))
     ledger.record(ws, "jargon", digest, [shown(path.name)], f"data/{JARGON_FILE}",
                   material=bool(added or changed), terms=len(terms), added=added)
-    return f"{len(terms)} terms, {added} new, {changed} spoken forms updated"
+    message = f"{len(terms)} terms, {added} new, {changed} spoken forms updated"
+    if left_out:
+        message += f"; {len(left_out)} left out: {_set_lines_aside(ws, path, left_out, undo)}"
+    return message
+
+
+def _set_lines_aside(ws: Workspace, path: Path, left_out: list[LeftOut], undo: Undo) -> str:
+    """The list's unusable lines as `rejected/<stem>.left-out.txt`, their reasons beside them; the rest of the
+    list is taken in. Returns where they are."""
+    folder = real_folder(ws.root, ws.inbox / REJECTED)
+    for n in range(100_000):
+        target = folder / _fit(path.stem, ".left-out.txt" if n == 0 else f".left-out.{n}.txt")
+        if not os.path.lexists(target) and not os.path.lexists(reason_path(target)):
+            break
+    write_text(target, "".join(item.raw + "\n" for item in left_out))
+    undo.add(lambda: target.unlink(missing_ok=True))
+    reasons = "\n".join(item.reason for item in left_out)
+    write_text(reason_path(target), f"{shown(path.name)}: these lines were left out, the rest of the list was taken "
+                                    f"in:\n{reasons}\n\n(rejected {now_iso()}; fix them and drop them again)\n")
+    return f"inbox/{REJECTED}/{target.name}"
 
 
 def _ingest_recording(ws: Workspace, drop: Drop, undo: Undo) -> str:
@@ -348,6 +400,7 @@ def _ingest_recording(ws: Workspace, drop: Drop, undo: Undo) -> str:
     text, text_mode = read_transcript(text_path)
     with open_regular(audio_path) as f:
         samples = _load(f, audio_path, SAMPLE_RATE, MIN_SECONDS, MAX_LONG_SECONDS)
+        _check_fits(text, samples, SAMPLE_RATE, text_path)
         digest = _check_new(ws, "recording", _hash_file(f))
         audio_mode = _private_mode(f)
     if len(samples) / SAMPLE_RATE > MAX_SECONDS:  # split into pieces by the chain (vocabd/longform/)
@@ -373,6 +426,8 @@ def _ingest_voice(ws: Workspace, drop: Drop, undo: Undo) -> str:
     text, text_mode = read_transcript(drop.files[1]) if len(drop.files) > 1 else (None, OWNER_RW)
     with open_regular(audio_path) as f:
         samples = _load(f, audio_path, VOICE_RATE, VOICE_MIN_S, VOICE_MAX_S)
+        if text is not None:
+            _check_fits(text, samples, VOICE_RATE, drop.files[1])
         digest = _check_new(ws, "voice", _hash_file(f))
         audio_mode = _private_mode(f)
     ref, text_file = ws.data / VOICE_REF, ws.data / VOICE_REF_TEXT
@@ -459,9 +514,15 @@ def read_transcript(path: Path) -> tuple[str, int]:
     if not text:
         raise Rejected(f"transcript {name} is empty")
     if len(text) > MAX_TRANSCRIPT_CHARS:
-        raise Rejected(f"transcript {name} has {len(text)} characters; a clip's transcript is at most "
-                       f"{MAX_TRANSCRIPT_CHARS} (split long recordings into clips under {MAX_SECONDS:.0f} s)")
+        raise Rejected(f"transcript {name} has {len(text)} characters; the transcript of the longest recording "
+                       f"taken in ({MAX_LONG_SECONDS:.0f} s) has at most {MAX_TRANSCRIPT_CHARS}")
     return text, mode
+
+
+def _check_fits(text: str, samples: np.ndarray, rate: int, text_path: Path) -> None:
+    problem = transcript_too_long(text, len(samples) / rate)
+    if problem:
+        raise Rejected(f"transcript {shown(text_path.name)}: {problem}")
 
 
 def _load(f: BinaryIO, path: Path, rate: int, min_s: float, max_s: float) -> np.ndarray:

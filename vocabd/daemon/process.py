@@ -20,7 +20,7 @@ from pathlib import Path
 
 from vocabd.child import child_env, vocabd_command
 from vocabd.daemon.doctor import queue_message, queue_problem, startup_problems
-from vocabd.daemon.inbox import handle
+from vocabd.daemon.inbox import handle, remove_torn_copies
 from vocabd.daemon.lock import DAEMON, DaemonLock, DaemonRunning, holder, lock_path
 from vocabd.daemon.material import new_material
 from vocabd.daemon.queue import ChainQueue, load_pipeline
@@ -54,6 +54,9 @@ class Daemon:
 
     def run(self) -> None:
         log.info("daemon.start", workspace=str(self.ws.root), pid=os.getpid())
+        torn = remove_torn_copies(self.ws)
+        if torn:
+            log.info("daemon.torn_copies_removed", files=torn)
         self.queue.recover()
         self.consumer.start()
         self._install_signals()  # after consumer.start(), which installs Huey's own (SIGTERM = hard stop)
@@ -111,7 +114,7 @@ class Daemon:
             raise VocabdError(self.fatal)
 
     def _on_ready(self, paths: list[Path]) -> None:
-        outcomes = handle(self.ws, paths)
+        outcomes = handle(self.ws, paths, self.stop_event)
         if any(o.status == "done" for o in outcomes):
             self._last_ingest = time.monotonic()
 

@@ -177,13 +177,21 @@ def heldout_count(ws: Workspace) -> int:
     return max(8, min(40, ws.config.full.clips // 10))
 
 
+def split_long_recordings(ws: Workspace, name: str) -> None:
+    """Recordings over 30 s become pieces before anything reads the recordings. The pieces are this chain's
+    material (their recordings were taken in before it started), so they are no reason for another chain."""
+    from vocabd.longform.pending import split_pending
+
+    if split_pending(ws) is not None:
+        state.cover_own_material(ws, name)
+
+
 def stage_synthesize(ws: Workspace, name: str, phase: str) -> StageOutcome:
     """Speech is rendered in a worker process (vocabd/workers/synthesize.py): the daemon stays light."""
     from vocabd.jobs.train import phase_config
-    from vocabd.longform.pending import split_pending
     from vocabd.workers.protocol import WorkerKilled, run_worker
 
-    split_pending(ws)  # recordings over 30 s become pieces before anything reads the recordings
+    split_long_recordings(ws, name)
     request = {"workspace": str(ws.root), "phase": phase, "count": phase_config(ws, phase).clips,
                "heldout_count": heldout_count(ws)}
     try:

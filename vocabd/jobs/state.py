@@ -335,6 +335,14 @@ def new_chain(ws: Workspace, name: str, material: Material) -> Chain:
         return record.chain
 
 
+def cover_own_material(ws: Workspace, name: str) -> None:
+    """Chain `name` wrote material files itself (the pieces of its long recordings): what the material check
+    compares their times with moves past those writes. The ledger's counter still tells of new drops."""
+    with editing(ws) as record:
+        if record.chain is not None and record.chain.name == name:
+            record.considered_epoch = time.time()
+
+
 def start_refused(ws: Workspace, error: str) -> None:
     """A start that failed (nothing to train on) covers the material seen so far: it is not retried every second."""
     from vocabd.daemon.ledger import read_state

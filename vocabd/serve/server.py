@@ -6,10 +6,15 @@ import hmac
 import ipaddress
 import json
 import socket
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
+from typing import BinaryIO, Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
 
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
@@ -27,9 +32,18 @@ DISCARD_LIMIT_FACTOR = 4  # an oversized body up to 4x the limit is read and dro
 
 @dataclass(frozen=True)
 class Limits:
+    """What one client may cost: bodies are spooled to a temporary file as they arrive and only
+    `upload_slots` of them are parsed and decoded at once, so memory does not grow with the number of uploads;
+    a client slower than the header and body deadlines is dropped, freeing its connection."""
+
     max_bytes: int = 25 * 1024 * 1024  # the OpenAI API's upload limit
     max_seconds: float = 120.0  # longer than 30 s: cut in pauses and transcribed piece by piece
     timeout_seconds: float = 300.0  # waiting in the queue plus transcription
+    header_seconds: float = 10.0  # from connecting (or the previous answer) to the end of the header lines
+    body_grace_seconds: float = 10.0  # then the body must keep arriving at body_min_rate
+    body_min_rate: int = 64 * 1024  # bytes per second
+    max_connections: int = 64  # open at once; more wait to be accepted, up to header_seconds, then get a 503
+    upload_slots: int = 2  # uploads parsed and decoded at once
 
 
 class ApiError(Exception):
@@ -76,14 +90,49 @@ def render(segments: list[tuple[float, float, str]], fmt: str, seconds: float) -
     return "application/json", json.dumps(data, ensure_ascii=False).encode()
 
 
+def host_name(header: str) -> str:
+    """The name in a Host header, without its port, lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.index("]")] if "]" in header else ""
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
 class TranscriptionServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # connections waiting to be accepted while max_connections are open
 
     def __init__(self, address: tuple[str, int], worker: ModelWorker, token: str | None, limits: Limits):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
         self.worker, self.token, self.limits = worker, token, limits
+        self.connections = threading.BoundedSemaphore(limits.max_connections)
+        self.uploads = threading.BoundedSemaphore(limits.upload_slots)
+        # A loopback server answers only requests addressed to it by name: a web page whose own name resolves
+        # to 127.0.0.1 (DNS rebinding) sends its own name. Opened to others with --host, a token guards it.
+        self.host_names = {"localhost", "127.0.0.1", "::1", address[0].lower()} if is_loopback(address[0]) else None
+
+    def process_request(self, request, client_address) -> None:
+        if self.connections.acquire(timeout=self.limits.header_seconds):
+            super().process_request(request, client_address)
+            return
+        log.warning("serve_connection_refused", client=client_address[0], open=self.limits.max_connections)
+        body = b'{"error": {"message": "server busy: too many open connections; retry shortly", ' \
+               b'"type": "server_error", "code": "service_unavailable"}}'
+        try:
+            request.settimeout(1.0)
+            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -95,9 +144,37 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         log.info("serve_request", client=self.client_address[0], line=format % args)
 
+    def handle_one_request(self) -> None:
+        """One request, its header lines due within header_seconds (a client trickling them is dropped)."""
+        self._header_due = threading.Timer(self.server.limits.header_seconds, self._drop_slow_header)
+        self._header_due.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self._header_due.cancel()
+
+    def _drop_slow_header(self) -> None:
+        log.warning("serve_client_dropped", client=self.client_address[0],
+                    reason=f"header not complete within {self.server.limits.header_seconds:g} s")
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _admit(self) -> None:
+        """The header lines are in: check that the request is addressed to this server and authorized."""
+        self._header_due.cancel()
+        names = self.server.host_names
+        host = self.headers.get("Host")
+        if names is not None and (host is None or host_name(host) not in names):
+            self.close_connection = True
+            raise ApiError(403, f"Host {host!r} is not this server's name (it answers localhost, 127.0.0.1 and "
+                                "[::1]; serve with --host to answer other names)")
+        self._authorize()
+
     def do_GET(self) -> None:
         try:
-            self._authorize()
+            self._admit()
             if self.path.split("?")[0] in ("/health", "/v1/health"):
                 self._send_json(200, {"status": "ok", "model": self.server.worker.model_label})
             elif self.path.split("?")[0] == "/v1/models":
@@ -110,7 +187,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         try:
-            self._authorize()
+            self._admit()
             if self.path.split("?")[0] not in ("/v1/audio/transcriptions", "/audio/transcriptions"):
                 self.close_connection = True  # its body is not read
                 raise ApiError(404, f"no such endpoint: POST {self.path}")
@@ -130,7 +207,7 @@ class Handler(BaseHTTPRequestHandler):
     def handle_expect_100(self) -> bool:
         """Refuse an oversized upload before the client sends it (curl asks first for large bodies)."""
         try:
-            self._authorize()
+            self._admit()
             self._declared_length()
         except ApiError as e:
             self._send_error(e)
@@ -152,29 +229,78 @@ class Handler(BaseHTTPRequestHandler):
                                 f"{self.server.limits.max_bytes} bytes")
         return length
 
-    def _read_body(self) -> bytes:
+    def _spool_body(self) -> BinaryIO:
+        """The body, in a temporary file (its bytes never wait in memory for an upload slot)."""
         try:
-            return self.rfile.read(self._declared_length())
+            length = self._declared_length()
         except ApiError as e:
             if e.status == 413:
                 self._discard_body()
             raise
+        spool = tempfile.TemporaryFile(prefix="vocabd-serve-")
+        try:
+            self._receive(length, spool.write)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
 
     def _discard_body(self) -> None:
         """Read an oversized body (up to a bound) before answering 413: a client still sending it would
         otherwise see a broken pipe instead of the reason."""
         try:
-            left = min(int(self.headers.get("Content-Length", "0")), DISCARD_LIMIT_FACTOR * self.server.limits.max_bytes)
-            while left > 0:
-                chunk = self.rfile.read(min(left, 1 << 16))
-                if not chunk:
-                    return
-                left -= len(chunk)
-        except (OSError, ValueError):
+            declared = int(self.headers.get("Content-Length", "0"))
+            self._receive(min(declared, DISCARD_LIMIT_FACTOR * self.server.limits.max_bytes), lambda _: None)
+        except (ApiError, ValueError):
             return
 
+    def _receive(self, length: int, sink: Callable[[bytes], object]) -> None:
+        """Read `length` body bytes into `sink`; a client sending slower than body_min_rate (after the grace
+        period) is dropped with a 408."""
+        limits, started, received = self.server.limits, time.monotonic(), 0
+        try:
+            while received < length:
+                due = started + limits.body_grace_seconds + received / limits.body_min_rate - time.monotonic()
+                if due <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(min(due, self.timeout))
+                chunk = self.rfile.read1(min(length - received, 1 << 16))
+                if not chunk:
+                    raise ApiError(400, f"the connection closed after {received} of {length} body bytes")
+                sink(chunk)
+                received += len(chunk)
+        except (TimeoutError, OSError) as e:
+            self.close_connection = True
+            log.warning("serve_client_dropped", client=self.client_address[0], reason="slow body", received=received)
+            raise ApiError(408, f"the body arrived slower than {limits.body_min_rate} bytes/s "
+                                f"({received} of {length} bytes)") from e
+        finally:
+            self.connection.settimeout(self.timeout)
+
     def _transcribe(self) -> None:
-        body = self._read_body()
+        with self._spool_body() as spool:
+            if not self.server.uploads.acquire(timeout=self.server.limits.timeout_seconds):
+                raise ApiError(503, "server busy: too many uploads being read; retry shortly", "server_error")
+            try:
+                audio, fmt = self._read_form(spool.read())
+            finally:
+                self.server.uploads.release()
+        try:
+            pending = self.server.worker.submit(audio)
+        except Busy as e:
+            raise ApiError(503, f"server busy: {e}; retry shortly", "server_error") from e
+        try:
+            segments, label = pending.result(timeout=self.server.limits.timeout_seconds)
+        except TimeoutError:
+            raise ApiError(504, "transcription took too long", "server_error") from None
+        except Exception as e:  # noqa: BLE001 - reported to the client, logged by the worker
+            raise ApiError(500, f"transcription failed: {e}", "server_error") from e
+        content_type, payload = render(segments, fmt, len(audio) / 16000)
+        self._send(200, content_type, payload, {"X-Vocabd-Model": label})
+
+    def _read_form(self, body: bytes) -> tuple[np.ndarray, str]:
+        """(the audio, the response format) of the form, or an ApiError saying what is wrong with it."""
         try:
             form = parse_form(self.headers.get("Content-Type", ""), body)
         except FormError as e:
@@ -189,21 +315,9 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, f"language {language!r}: this model transcribes English only")
         upload = form["file"]
         try:
-            audio = decode_upload(upload.data, upload.filename or "file", self.server.limits.max_seconds)
+            return decode_upload(upload.data, upload.filename or "file", self.server.limits.max_seconds), fmt
         except UploadError as e:
             raise ApiError(e.status, str(e)) from e
-        try:
-            pending = self.server.worker.submit(audio)
-        except Busy as e:
-            raise ApiError(503, f"server busy: {e}; retry shortly", "server_error") from e
-        try:
-            segments, label = pending.result(timeout=self.server.limits.timeout_seconds)
-        except TimeoutError:
-            raise ApiError(504, "transcription took too long", "server_error") from None
-        except Exception as e:  # noqa: BLE001 - reported to the client, logged by the worker
-            raise ApiError(500, f"transcription failed: {e}", "server_error") from e
-        content_type, payload = render(segments, fmt, len(audio) / 16000)
-        self._send(200, content_type, payload, {"X-Vocabd-Model": label})
 
     def _send_json(self, status: int, data: dict) -> None:
         self._send(status, "application/json", json.dumps(data, ensure_ascii=False).encode())
