@@ -124,8 +124,10 @@ def test_active_adapter_outside_the_workspace_is_refused(tiny_model, tiny_adapte
         active_model(ws)
 
 
-def test_patching_the_wheel_rewrites_only_changed_weights_and_the_runtime_loads_it(tmp_path):
-    """The real moonshine-cpp encoder: one projection changed, requantized in place; the runtime still runs."""
+def test_patching_the_wheel_stores_changed_int8_weights_as_float_and_the_runtime_loads_it(tmp_path):
+    """The real moonshine-cpp encoder: a projection changed by far less than its int8 step (the size of an
+    adapter's change) comes back exactly from the patched file, everything else keeps its codes; the runtime
+    runs it."""
     import shutil
 
     from vocabd.asr.convert import ENCODER_PREFIX, map_weights
@@ -135,28 +137,21 @@ def test_patching_the_wheel_rewrites_only_changed_weights_and_the_runtime_loads_
 
     files = wheel_files()
     base = map_weights(read_ort(files.encoder), ENCODER_PREFIX)
-    name = "model.encoder.layers.0.self_attn.q_proj.weight"
-    rng = np.random.default_rng(0)
+    q, fc1 = "model.encoder.layers.0.self_attn.q_proj.weight", "model.encoder.layers.1.mlp.fc1.weight"
     changed = dict(base)
-    changed[name] = base[name] + rng.normal(0, 0.02, base[name].shape).astype(np.float32)
-    changed["model.encoder.layers.1.mlp.fc1.weight"] = base["model.encoder.layers.1.mlp.fc1.weight"] * 3
+    step = np.ptp(base[q]) / 255
+    changed[q] = base[q] + np.random.default_rng(0).normal(0, step / 8, base[q].shape).astype(np.float32)
+    changed[fc1] = base[fc1] * 3
     result = patch_ort(files.encoder, tmp_path / ENCODER, changed, ENCODER_PREFIX)
-    assert result.tensors == 2 and result.widened >= 1  # tripled weights no longer fit the old range
-    assert (tmp_path / ENCODER).stat().st_size == files.encoder.stat().st_size
+    assert result.tensors == result.as_float == 2
+    assert min(result.int8_kept) < 0.5  # requantizing would have lost most of the small change
     patched = map_weights(read_ort(tmp_path / ENCODER), ENCODER_PREFIX)
     for key, value in base.items():
-        if key in (name, "model.encoder.layers.1.mlp.fc1.weight"):
-            step = max(np.ptp(changed[key]), np.ptp(value)) / 255  # the new range, or the old one kept
-            assert np.abs(patched[key] - changed[key]).max() <= step / 2 + 1e-6
-            assert not np.array_equal(patched[key], value)
-        else:
-            assert np.array_equal(patched[key], value), key
+        assert np.array_equal(patched[key], changed[key]), key
     assert patch_ort(files.encoder, tmp_path / "same.ort", base, ENCODER_PREFIX).tensors == 0
     assert (tmp_path / "same.ort").read_bytes() == files.encoder.read_bytes()
-    slightly = dict(base)
-    slightly[name] = base[name] + rng.normal(0, 0.002, base[name].shape).astype(np.float32)
-    assert patch_ort(files.encoder, tmp_path / ENCODER, slightly, ENCODER_PREFIX).tensors == 1
+    patch_ort(files.encoder, tmp_path / ENCODER, {**base, q: changed[q]}, ENCODER_PREFIX)
     shutil.copyfile(files.decoder, tmp_path / DECODER)
     shutil.copyfile(files.tokenizer, tmp_path / TOKENIZER)
-    [text] = runtime_transcribe(tmp_path, [files.test_wav])
-    assert "try again" in text.lower()
+    [text], seconds = runtime_transcribe(tmp_path, [files.test_wav])
+    assert "try again" in text.lower() and seconds > 0
