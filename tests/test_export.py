@@ -26,6 +26,32 @@ def tiny_adapter(tiny_model, tmp_path_factory) -> Path:
     return folder
 
 
+SAID = ["metoprolol twice a day", "start metoprolol now", "hello there", "check the pulse"]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model, tmp_path_factory) -> dict:
+    """A workspace with held-out clips and a DoRA adapter really trained on them (vocabd's training loop, a few
+    steps at a high rate, so the tiny model's output changes)."""
+    from vocabd.training.config import RunConfig
+    from vocabd.training.loop import run_experiment
+    from vocabd.training.run_folder import RunFolder
+    from vocabd.workspace import init_workspace
+
+    ws = init_workspace(tmp_path_factory.mktemp("trained") / "ws")
+    rows = []
+    for i, text in enumerate(SAID):
+        speech_wav(ws.data / "synthetic" / f"h{i}.wav", text, voice="en-us+f3" if i % 2 else "en-us")
+        rows.append(json.dumps({"audio": f"synthetic/h{i}.wav", "text": text, "id": f"h{i}"}))
+    ws.manifest("synthetic_eval").write_text("\n".join(rows) + "\n")
+    ws.jargon.write_text("metoprolol\n")
+    config = RunConfig(name="t", train=str(ws.manifest("synthetic_eval")), dev=str(ws.manifest("synthetic_eval")),
+                       model=str(tiny_model), max_steps=60, eval_interval=60, max_epochs=0, lr=0.02,
+                       warmup_steps=1, batch_size=4, use_dora=True, workspace=str(ws.root))
+    run_experiment(RunFolder(ws.run_dir("t")), config, progress=False)
+    return {"ws": ws, "adapter": ws.run_dir("t") / "adapters" / "step-60"}
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> list[np.ndarray]:
     from vocabd.audio import load_audio
@@ -70,6 +96,69 @@ def test_onnx_export_greedy_decoding_matches_pytorch(tiny_model, tiny_adapter, c
     assert not list(out.glob("*.data"))  # weights inside the graphs: two self-contained files
     texts, seconds = OnnxTranscriber(out).transcribe_all(clips)
     assert texts == pytorch_texts and seconds > 0
+
+
+def test_onnx_export_of_a_trained_adapter_carries_it_and_passes_its_self_check(tiny_model, trained, tmp_path):
+    """The exported graphs compute the merged model's logits, which the base's do not; the self-check's
+    figures land in the note."""
+    import onnxruntime as ort
+    import torch
+
+    from vocabd.asr.model import load_asr
+    from vocabd.audio import load_audio
+    from vocabd.export.check import heldout_set
+    from vocabd.export.run import export_model
+
+    out = tmp_path / "onnx"
+    note = export_model(out, "onnx", str(tiny_model), trained["adapter"], heldout_set(trained["ws"], 24))
+    check = json.loads((out / "vocabd-export.json").read_text())["self_check"]
+    assert check == note["self_check"] and check["passed"] and check["clips"] == len(SAID)
+    assert check["export"] == check["pytorch"] | {"seconds_per_clip": check["export"]["seconds_per_clip"]}
+    assert check["disagreement"] == 0 and check["pytorch"]["term_recall"] > 0
+
+    audio = load_audio(trained["ws"].data / "synthetic" / "h0.wav")[None]
+    ids = np.array([[1, 40, 41]], dtype=np.int64)
+    encoder = ort.InferenceSession(str(out / "encoder_model.onnx"), providers=["CPUExecutionProvider"])
+    decoder = ort.InferenceSession(str(out / "decoder_model.onnx"), providers=["CPUExecutionProvider"])
+    hidden = encoder.run(None, {"input_values": audio})[0]
+    exported = decoder.run(None, {"input_ids": ids, "encoder_hidden_states": hidden})[0]
+
+    def logits(adapter) -> np.ndarray:
+        with torch.no_grad():
+            model = load_asr(tiny_model, adapter).model
+            out = model(input_values=torch.from_numpy(audio), decoder_input_ids=torch.from_numpy(ids))
+        return out.logits[:, -1].numpy()
+
+    merged, base = logits(trained["adapter"]), logits(None)
+    assert np.abs(exported - merged).max() < 1e-3 < np.abs(exported - base).max() / 10
+
+
+def test_a_failing_self_check_fails_the_command_with_its_figures(tiny_model, trained, tmp_path, monkeypatch):
+    """An exporter that loses the adapter (it writes the base model) is caught: exit 1, both WERs in the
+    message, nothing written."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    import vocabd.export.run as run
+    from tiny import tiny_workspace_config
+    from vocabd.asr.model import load_asr
+    from vocabd.cli import main
+
+    ws = trained["ws"]
+    (ws.root / "vocabd.toml").write_text(tiny_workspace_config(tiny_model))
+    shutil.copytree(trained["adapter"], ws.runs / "t-promoted")
+    (ws.data / "active.json").write_text(json.dumps({"adapter": "runs/t-promoted", "model": str(tiny_model)}))
+    write = run._write
+    monkeypatch.setattr(run, "_write", lambda asr, fmt, folder: write(load_asr(tiny_model), fmt, folder))
+    failed = CliRunner().invoke(main, ["export", str(tmp_path / "onnx"), "--format", "onnx", "-w", str(ws.root)])
+    assert failed.exit_code == 1, failed.output
+    assert "does not behave like the PyTorch model" in failed.output and "against PyTorch's" in failed.output
+    assert not (tmp_path / "onnx").exists() and not list(tmp_path.glob(".onnx*"))
+    monkeypatch.setattr(run, "_write", write)
+    done = CliRunner().invoke(main, ["export", str(tmp_path / "onnx"), "--format", "onnx", "-w", str(ws.root)])
+    assert done.exit_code == 0, done.output
+    assert "self-check on 4 held-out clips" in done.output
 
 
 def test_moonshine_cpp_format_needs_the_offline_base(tiny_model, tiny_adapter, tmp_path):
