@@ -85,8 +85,8 @@ def changed_constants(graph: OrtGraph, weights: dict[str, np.ndarray],
 
 
 def int8_fidelity(base: np.ndarray, new: np.ndarray, scale: float, offset: float) -> tuple[float, float]:
-    """What requantizing on the tensor's int8 grid would do: (the share of the change it keeps, 1 minus the
-    relative error of the requantized weight against the change; the median |change| in quantization steps)."""
+    """What requantizing the new weight on the tensor's int8 grid would do: the share of the change it keeps
+    (1 - |requantized - new| / |new - base|, as norms), and the median |change| in quantization steps."""
     codes = np.clip(np.rint((new - offset) / scale), -128, 127)
     restored = codes.astype(np.float32) * np.float32(scale) + np.float32(offset)
     change = np.linalg.norm(new - base)
@@ -105,12 +105,11 @@ def _graphs(graph):
                 yield from _graphs(node.Attributes(j).G())
 
 
-def _set_field(buffer: bytearray, table, slot: int, fmt: str, value: int) -> int:
-    """Overwrite a table's scalar field in place; returns where it lies (the field must be stored)."""
+def _field(table, slot: int, path: Path) -> int:
+    """Where a flatbuffer table's field lies in the buffer (it must be stored, not left to its default)."""
     offset = table.Offset(slot)
     if not offset:
-        raise VocabdError("the .ort file stores a needed field as a default; cannot patch it in place")
-    struct.pack_into(fmt, buffer, table.Pos + offset, value)
+        raise VocabdError(f"{path}: a tensor field vocabd must patch is not stored in the file; cannot patch it")
     return table.Pos + offset
 
 
@@ -130,13 +129,13 @@ def as_float_initializers(buffer: bytearray, values: dict[str, np.ndarray], path
             name = tensor.Name().decode()
             if name not in values:
                 continue
-            _set_field(buffer, tensor._tab, TENSOR_DATA_TYPE, "<i", FLOAT)
+            struct.pack_into("<i", buffer, _field(tensor._tab, TENSOR_DATA_TYPE, path), FLOAT)
             data = np.ascontiguousarray(values[name], "<f4").tobytes()
             start = len(buffer) + len(tail)
             tail += bytes((-(start + 4)) % 16)
             vector = len(buffer) + len(tail)
             tail += struct.pack("<I", len(data)) + data
-            where = tensor._tab.Pos + tensor._tab.Offset(TENSOR_RAW_DATA)
+            where = _field(tensor._tab, TENSOR_RAW_DATA, path)
             struct.pack_into("<I", buffer, where, vector - where)
             tensors.add(name)
         for i in range(graph.NodeArgsLength()):
@@ -144,8 +143,8 @@ def as_float_initializers(buffer: bytearray, values: dict[str, np.ndarray], path
             name = arg.Name().decode()
             if name in values and arg.Type() is not None:
                 info = arg.Type()._tab
-                _set_field(buffer, type(info)(info.Bytes, info.Indirect(info.Pos + info.Offset(TYPE_INFO_VALUE))),
-                           ELEM_TYPE, "<i", FLOAT)
+                tensor_type = type(info)(info.Bytes, info.Indirect(_field(info, TYPE_INFO_VALUE, path)))
+                struct.pack_into("<i", buffer, _field(tensor_type, ELEM_TYPE, path), FLOAT)
                 typed.add(name)
     missing = sorted(set(values) - (tensors & typed))
     if missing:
@@ -158,7 +157,6 @@ def patch_ort(source: Path, dest: Path, weights: dict[str, np.ndarray], prefix: 
     graph = read_ort(source)
     changed = changed_constants(graph, weights, prefix)
     quantized = quantized_initializers(graph)
-    shared = {s for pair in quantized.values() for s in pair}
     buffer = bytearray(source.read_bytes())
     views = initializer_views(buffer, source)
     result = PatchResult()
@@ -185,8 +183,6 @@ def patch_ort(source: Path, dest: Path, weights: dict[str, np.ndarray], prefix: 
             write(scale_name, np.ones(graph.initializers[scale_name].shape, "<f4"))
             write(offset_name, np.zeros(graph.initializers[offset_name].shape, "<f4"))
             as_float[name] = new
-        elif name in shared:
-            raise VocabdError(f"{source}: {name} is a quantization scale or offset; the adapter cannot change it")
         else:
             write(name, new.astype("<f4"))
         result.tensors += 1
