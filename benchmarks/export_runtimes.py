@@ -69,7 +69,7 @@ def main() -> None:
             wavs.append(Path(tmp) / f"{i}.wav")
             write_wav(wavs[-1], audio)
         start = time.perf_counter()
-        texts = runtime_transcribe(Path(tmp) / "moonshine-cpp", wavs)
+        texts, _ = runtime_transcribe(Path(tmp) / "moonshine-cpp", wavs)
         rows.append(scored("moonshine_cpp (its C++ runtime, incl. model load)", refs, texts, pytorch,
                            time.perf_counter() - start, ours.audio_seconds))
     print(json.dumps({"manifest": str(args.manifest), "clips": len(clips), "skipped": [str(p) for p in problems],

@@ -532,11 +532,17 @@ def agent_uninstall(dry_run: bool, workspace: Path | None) -> None:
               help="Adapter folder to merge (default: the workspace's promoted adapter).")
 @click.option("--model", "-m", default=None, help="Base model (default: the one the active adapter was trained on).")
 @click.option("--base", is_flag=True, help="Export the base model alone, without an adapter.")
+@click.option("--check-clips", type=click.IntRange(min=0), default=32, show_default=True,
+              help="onnx and moonshine-cpp: transcribe this many of the workspace's held-out clips with the export "
+                   "and with PyTorch, and write nothing unless WER and term recall agree (0: no check).")
 @workspace_option
-def export(out: Path, fmt: str, adapter: Path | None, model: str | None, base: bool, workspace: Path | None) -> None:
+def export(out: Path, fmt: str, adapter: Path | None, model: str | None, base: bool, check_clips: int,
+           workspace: Path | None) -> None:
     """Merge the adapter into the base weights and write the model to OUT (a new folder)."""
+    from vocabd.export.check import heldout_set
     from vocabd.export.run import export_model
 
+    ws = workspace_or_none(workspace)
     if adapter is None and not base:
         from vocabd.asr.active import active_model
 
@@ -546,10 +552,21 @@ def export(out: Path, fmt: str, adapter: Path | None, model: str | None, base: b
             raise VocabdError(f"{ws.root} has no promoted adapter yet: pass --adapter DIR, or --base for the base model")
         adapter, model = active.adapter, model or active.base
     elif model is None:
-        model = default_model(workspace)
-    note = export_model(out, fmt, model, adapter)
+        model = ws.config.model.base if ws else None
+    check = None
+    if check_clips and fmt != "hf":
+        if ws is None:
+            raise VocabdError("the export checks itself on a workspace's held-out clips and found no workspace: "
+                              "pass -w DIR, or --check-clips 0 to export without the check")
+        check = heldout_set(ws, check_clips)
+    note = export_model(out, fmt, model, adapter, check)
     click.echo(f"{fmt} model written to {out}\n  base {note['base']}, adapter {note['adapter'] or 'none'}\n"
                f"  load it with {note['load_with']}")
+    if "self_check" in note:
+        result = note["self_check"]
+        click.echo(f"  self-check on {result['clips']} held-out clips: normalized WER {result['export']['wer_normalized']}"
+                   f" (PyTorch {result['pytorch']['wer_normalized']}), term recall {result['export']['term_recall']}"
+                   f" (PyTorch {result['pytorch']['term_recall']})")
 
 
 @main.command()

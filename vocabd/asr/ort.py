@@ -145,7 +145,8 @@ def quantized_initializers(graph: OrtGraph) -> dict[str, tuple[str, str]]:
 
 
 def _dequant_chain(graph: OrtGraph, producers: dict[str, OrtNode], value: str) -> tuple[OrtNode, ...] | None:
-    """The (cast, mul, add) nodes if `value` is `Add(Mul(Cast(int8 initializer), scale), offset)`."""
+    """The (cast, mul, add) nodes if `value` is `Add(Mul(Cast(int8 initializer), scale), offset)` (the initializer
+    is float32 where `vocabd export` stored a changed weight exactly)."""
     add = producers.get(value)
     if add is None or add.op_type != "Add" or len(add.inputs) != 2:
         return None
@@ -158,7 +159,7 @@ def _dequant_chain(graph: OrtGraph, producers: dict[str, OrtNode], value: str) -
     scale, offset = graph.initializers.get(mul.inputs[1]), graph.initializers.get(add.inputs[1])
     if scale is None or offset is None or scale.size != 1 or offset.size != 1:
         return None
-    if graph.initializers[cast.inputs[0]].dtype not in (np.int8, np.uint8):
+    if graph.initializers[cast.inputs[0]].dtype not in (np.int8, np.uint8, np.float32):  # float: a vocabd export
         return None
     return cast, mul, add
 

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vocabd.errors import VocabdError
+from vocabd.export.check import CheckSet, self_check
 from vocabd.log import get_logger
 
 log = get_logger("vocabd.export")
@@ -25,8 +26,10 @@ def check_destination(out: Path) -> None:
         raise VocabdError(f"{out}: folder is not empty; choose a new output folder (nothing is overwritten)")
 
 
-def export_model(out: Path, fmt: str, model: str | None, adapter: Path | None) -> dict:
-    """Merge `adapter` into `model` and write `fmt` into `out` (built in a staging folder, then renamed)."""
+def export_model(out: Path, fmt: str, model: str | None, adapter: Path | None, check: CheckSet | None = None) -> dict:
+    """Merge `adapter` into `model` and write `fmt` into `out` (built in a staging folder, then renamed). With
+    `check`, an onnx or moonshine-cpp export must transcribe its clips like the PyTorch model (`check.py`), or
+    nothing is written."""
     from vocabd.asr.model import load_asr
 
     if fmt not in FORMATS:
@@ -44,6 +47,8 @@ def export_model(out: Path, fmt: str, model: str | None, adapter: Path | None) -
     staging.mkdir()
     try:
         details = _write(asr, fmt, staging)
+        if check is not None and fmt != "hf":  # hf is the merged PyTorch model itself
+            details["self_check"] = self_check(asr, fmt, staging, check)
         note = {"format": fmt, "base": asr.name, "base_path": str(asr.path),
                 "adapter": str(adapter) if adapter else None, "vocabd": importlib.metadata.version("vocabd"),
                 "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"), **details}
