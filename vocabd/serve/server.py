@@ -10,9 +10,9 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import BinaryIO, Callable
 
 import numpy as np
 
