@@ -6,7 +6,9 @@ Of the 50 uploads, UPLOADS_DECODED are 25 MB WAVs of 91 s (48 kHz stereo 24-bit:
 rest are 25 MB WAVs of 13.6 min (16 kHz mono), refused with a 413 once their body and form are read. Run under
 the heavy lock:
 
-    flock /tmp/vocabd-heavy.lock .venv/bin/python benchmarks/serve_load.py
+    flock /tmp/vocabd-heavy.lock .venv/bin/python benchmarks/serve_load.py [--model FOLDER]
+
+`--model` serves another base model (a tiny one separates what the uploads cost from what the model costs).
 """
 
 from __future__ import annotations
@@ -113,10 +115,12 @@ def sample_peak(pid: int, stop: threading.Event, peak: list[int]) -> None:
         peak[0] = max(peak[0], memory(pid)["VmRSS"])
 
 
-def main() -> None:
+def main(model: str | None) -> None:
     root = Path(tempfile.mkdtemp(prefix="vocabd-serve-load-"))
     ws, port = root / "ws", free_port()
     subprocess.run([sys.executable, "-m", "vocabd", "init", str(ws)], check=True, capture_output=True)
+    if model:
+        (ws / "vocabd.toml").write_text(f'[model]\nbase = "{model}"\n')
     server = subprocess.Popen([sys.executable, "-m", "vocabd", "serve", "-w", str(ws), "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=open(root / "serve.log", "wb"))
     try:
@@ -173,4 +177,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "2")
-    main()
+    main(sys.argv[sys.argv.index("--model") + 1] if "--model" in sys.argv else None)

@@ -33,8 +33,8 @@ def outside(tmp_path) -> dict[str, Path]:
     folder.mkdir()
     write_wav(folder / "secret.wav", voice())
     for suffix in (".flac", ".mp3"):
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(folder / "secret.wav"), str(folder / f"secret{suffix}")],
-                       check=True)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(folder / "secret.wav"),
+                        str(folder / f"secret{suffix}")], check=True)
     return {p.suffix: p for p in folder.iterdir()}
 
 
@@ -42,7 +42,8 @@ def playlists(outside: dict[str, Path]) -> dict[str, bytes]:
     """name -> content of each hostile file; all are small text files."""
     hls = {f"hls{s[1:]}": (f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:3.0,\n{p}\n#EXT-X-ENDLIST\n").encode()
            for s, p in outside.items()}
-    hls["hls-url"] = f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:3.0,\nfile:{outside['.flac']}\n#EXT-X-ENDLIST\n".encode()
+    hls["hls-url"] = (f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:3.0,\nfile:{outside['.flac']}\n"
+                      "#EXT-X-ENDLIST\n").encode()
     return hls | {
         "concat": f"ffconcat version 1.0\nfile {outside['.wav']}\n".encode(),
         "concat-unsafe": f"ffconcat version 1.0\nfile file:{outside['.flac']}\nfile ../secret.flac\n".encode(),
@@ -88,8 +89,8 @@ def test_real_audio_in_each_claimed_format_is_still_read(tmp_path, outside):
     ws = init_workspace(tmp_path / "ws")
     wav = outside[".wav"]
     for suffix, codec in ((".m4a", "aac"), (".ogg", "libvorbis"), (".mp3", "libmp3lame"), (".flac", "flac")):
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", codec, str(ws.inbox / f"take{suffix[1:]}{suffix}")],
-                       check=True)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", codec,
+                        str(ws.inbox / f"take{suffix[1:]}{suffix}")], check=True)
         (ws.inbox / f"take{suffix[1:]}.txt").write_text(f"a real {suffix[1:]} take", encoding="utf-8")
     outcomes = handle(ws, inbox_entries(ws))
     assert [o.status for o in outcomes] == ["done"] * 4, [o.message for o in outcomes]

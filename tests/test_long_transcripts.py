@@ -99,3 +99,14 @@ def test_a_fix_too_long_for_its_audio_is_refused_by_correct_and_can_be_redone(ws
     assert not any(p.is_file() for p in ws.inbox.iterdir())
     again = CliRunner().invoke(main, ["correct", row["id"], "--text", SENTENCES[0], "-w", str(ws.root)])
     assert again.exit_code == 0, again.output
+
+
+def test_a_fix_of_audio_too_long_to_train_on_is_refused_by_correct(ws, sentences):
+    from vocabd.corrections.store import keep
+
+    audio, text = speech(sentences, 310.0)
+    audio = np.concatenate([audio, audio[: int(20 * SAMPLE_RATE)]])  # past the 300 s taken in
+    row = keep(ws, ws.root / "hour.wav", audio, "heard something else", "base")
+    done = CliRunner().invoke(main, ["correct", row["id"], "--text", text, "-w", str(ws.root)])
+    assert done.exit_code == 1 and "not taken in" in done.output, done.output
+    assert not any(p.is_file() for p in ws.inbox.iterdir())

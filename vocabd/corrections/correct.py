@@ -14,6 +14,7 @@ from vocabd.corrections.store import find, kept_audio, read_proposed, update
 from vocabd.corrections.terms import add_proposed, known_terms, propose_terms, remove_proposed
 from vocabd.errors import VocabdError
 from vocabd.files import open_regular, real_folder, write_bytes, write_text
+from vocabd.longform.pending import MAX_LONG_SECONDS
 from vocabd.manifest import transcript_too_long
 from vocabd.workspace import Workspace
 
@@ -41,12 +42,17 @@ def apply_correction(ws: Workspace, kept_id: str, text: str) -> dict[str, Any]:
     audio = kept_audio(ws, row)
     try:
         with open_regular(audio) as f:
-            problem = transcript_too_long(text, header_seconds(f, audio))
+            seconds = header_seconds(f, audio)
             f.seek(0)
             audio_bytes = f.read()
     except FileNotFoundError:
         raise VocabdError(f"{audio}: the kept audio of {row['id']} is missing") from None
-    if problem:  # refused here, where it can be fixed: the daemon would set the pair aside
+    # refused here, where it can be fixed or left: the daemon would set the pair aside
+    if seconds > MAX_LONG_SECONDS:
+        raise VocabdError(f"{row['id']}: its audio is {seconds:.0f} s long; recordings over {MAX_LONG_SECONDS:.0f} s "
+                          "are not taken in as training material")
+    problem = transcript_too_long(text, seconds)
+    if problem:
         raise VocabdError(f"{row['id']}: the corrected text has {problem}")
     terms = propose_terms(row["hypothesis"], text, known_terms(ws))
     dropped = drop_pair(ws, f"correction-{row['id']}", audio_bytes, text)

@@ -10,15 +10,15 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import BinaryIO, Callable
 
 import numpy as np
 
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
-from vocabd.serve.multipart import FormError, parse_form
+from vocabd.serve.multipart import FormError, Part, open_form
 from vocabd.serve.upload import UploadError, decode_upload
 from vocabd.serve.worker import Busy, ModelWorker
 
@@ -283,7 +283,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self.server.uploads.acquire(timeout=self.server.limits.timeout_seconds):
                 raise ApiError(503, "server busy: too many uploads being read; retry shortly", "server_error")
             try:
-                audio, fmt = self._read_form(spool.read())
+                audio, fmt = self._read_form(spool)
             finally:
                 self.server.uploads.release()
         try:
@@ -299,12 +299,15 @@ class Handler(BaseHTTPRequestHandler):
         content_type, payload = render(segments, fmt, len(audio) / 16000)
         self._send(200, content_type, payload, {"X-Vocabd-Model": label})
 
-    def _read_form(self, body: bytes) -> tuple[np.ndarray, str]:
+    def _read_form(self, body: BinaryIO) -> tuple[np.ndarray, str]:
         """(the audio, the response format) of the form, or an ApiError saying what is wrong with it."""
         try:
-            form = parse_form(self.headers.get("Content-Type", ""), body)
+            with open_form(self.headers.get("Content-Type", ""), body) as form:
+                return self._read_fields(form)
         except FormError as e:
             raise ApiError(400, str(e)) from e
+
+    def _read_fields(self, form: dict[str, Part]) -> tuple[np.ndarray, str]:
         if "file" not in form:
             raise ApiError(400, "the form has no 'file' field (the audio to transcribe)")
         fmt = form["response_format"].text() if "response_format" in form else "json"

@@ -21,9 +21,9 @@ class UploadError(ValueError):
         self.status = status
 
 
-def decode_upload(data: bytes, filename: str, max_seconds: float) -> np.ndarray:
+def decode_upload(data: bytes | memoryview, filename: str, max_seconds: float) -> np.ndarray:
     """16 kHz mono float32 audio of the upload, refusing empty, unreadable or too long audio before decoding."""
-    if not data:
+    if not len(data):
         raise UploadError(400, f"{filename}: the file is empty")
     suffix = Path(filename).suffix.lower()[:8] if Path(filename).suffix.isascii() else ""
     with tempfile.TemporaryDirectory(prefix="vocabd-serve-") as folder:
