@@ -5,7 +5,8 @@
 `vocabd export --format moonshine-cpp` and `--format onnx` of WORKSPACE's promoted adapter into OUT_DIR, as a
 user runs them (each checks itself on the workspace's held-out clips); then, on JUDGE (held-out sentences in
 voices training never used, `benchmarks/jargon_judge.py`): the PyTorch adapter and the base without biasing,
-onnxruntime and moonshine_cpp on the exports, and `vocabd serve` on the workspace over HTTP. Prints normalized
+onnxruntime and moonshine_cpp on the exports (and moonshine_cpp on the wheel's base model), and `vocabd serve` on
+the workspace over HTTP. Prints normalized
 WER, term recall, agreement with the PyTorch adapter and seconds per clip for each; writes OUT_DIR/fidelity.json.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from vocabd.asr.active import active_model
 from vocabd.asr.model import load_asr
+from vocabd.asr.offline import wheel_files
 from vocabd.asr.transcribe import transcribe
 from vocabd.audio import load_audio, write_wav
 from vocabd.evaluation.metrics import normalize, overall_recall, term_stats, wer
@@ -135,6 +137,7 @@ def main() -> None:
             wavs.append(Path(tmp) / f"{i}.wav")
             write_wav(wavs[-1], audio)
         results["moonshine_cpp on the moonshine-cpp export"] = runtime_transcribe(out / "moonshine-cpp", wavs)
+        results["moonshine_cpp on the wheel's own base model"] = runtime_transcribe(wheel_files().encoder.parent, wavs)
         results["vocabd serve (HTTP, its default decoding)"] = serve(root, wavs)
     reference = results["pytorch adapter, no bias"][0]
     rows = [row(name, refs, texts, reference, terms, seconds) for name, (texts, seconds) in results.items()]
