@@ -6,8 +6,8 @@
 user runs them (each checks itself on the workspace's held-out clips); then, on JUDGE (held-out sentences in
 voices training never used, `benchmarks/jargon_judge.py`): the PyTorch adapter and the base without biasing,
 onnxruntime and moonshine_cpp on the exports (and moonshine_cpp on the wheel's base model), and `vocabd serve` on
-the workspace over HTTP. Prints normalized
-WER, term recall, agreement with the PyTorch adapter and seconds per clip for each; writes OUT_DIR/fidelity.json.
+the workspace over HTTP. Prints normalized WER, term recall, agreement with the PyTorch adapter and seconds per
+clip for each; writes OUT_DIR/fidelity.json.
 """
 
 from __future__ import annotations
