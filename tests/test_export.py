@@ -281,7 +281,7 @@ def test_moonshine_cpp_export_carries_a_trained_adapter_that_int8_would_round_aw
     assert summary["int8_tensors_stored_as_float"] > 0
     assert summary["int8_would_keep_of_the_change"]["median"] < 0.5  # requantizing would lose most of it
 
-    merged = {k: v for k, v in merged_weights(asr).items()}
+    merged = merged_weights(asr)
     exported = untie_check(map_weights(read_ort(out / ENCODER), ENCODER_PREFIX) | map_weights(read_ort(out / DECODER), ""),
                            out / DECODER)
     assert all(np.array_equal(exported[k], merged[k]) for k in exported)
