@@ -200,6 +200,9 @@ def test_cli_export_uses_the_promoted_adapter(tiny_model, tiny_adapter, tmp_path
     assert done.exit_code == 0, done.output
     note = json.loads((tmp_path / "hf" / "vocabd-export.json").read_text())
     assert note["adapter"] == str((ws / "runs" / "me-1" / "best").resolve())
+    unchecked = CliRunner().invoke(main, ["export", str(tmp_path / "onnx"), "--format", "onnx", "-w", str(ws)])
+    assert unchecked.exit_code == 1 and "no held-out clips to check the export on" in unchecked.output
+    assert "--check-clips 0" in unchecked.output and not (tmp_path / "onnx").exists()
 
 
 def test_active_adapter_outside_the_workspace_is_refused(tiny_model, tiny_adapter, tmp_path):
