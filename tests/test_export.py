@@ -200,6 +200,9 @@ def test_cli_export_uses_the_promoted_adapter(tiny_model, tiny_adapter, tmp_path
     assert done.exit_code == 0, done.output
     note = json.loads((tmp_path / "hf" / "vocabd-export.json").read_text())
     assert note["adapter"] == str((ws / "runs" / "me-1" / "best").resolve())
+    unchecked = CliRunner().invoke(main, ["export", str(tmp_path / "onnx"), "--format", "onnx", "-w", str(ws)])
+    assert unchecked.exit_code == 1 and "no held-out clips to check the export on" in unchecked.output
+    assert "--check-clips 0" in unchecked.output and not (tmp_path / "onnx").exists()
 
 
 def test_active_adapter_outside_the_workspace_is_refused(tiny_model, tiny_adapter, tmp_path):
@@ -281,7 +284,7 @@ def test_moonshine_cpp_export_carries_a_trained_adapter_that_int8_would_round_aw
     assert summary["int8_tensors_stored_as_float"] > 0
     assert summary["int8_would_keep_of_the_change"]["median"] < 0.5  # requantizing would lose most of it
 
-    merged = {k: v for k, v in merged_weights(asr).items()}
+    merged = merged_weights(asr)
     exported = untie_check(map_weights(read_ort(out / ENCODER), ENCODER_PREFIX) | map_weights(read_ort(out / DECODER), ""),
                            out / DECODER)
     assert all(np.array_equal(exported[k], merged[k]) for k in exported)

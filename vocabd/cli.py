@@ -552,7 +552,7 @@ def export(out: Path, fmt: str, adapter: Path | None, model: str | None, base: b
             raise VocabdError(f"{ws.root} has no promoted adapter yet: pass --adapter DIR, or --base for the base model")
         adapter, model = active.adapter, model or active.base
     elif model is None:
-        model = ws.config.model.base if ws else None
+        model = default_model(workspace)
     check = None
     if check_clips and fmt != "hf":
         if ws is None:
