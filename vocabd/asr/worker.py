@@ -1,5 +1,5 @@
 """Transcribe one audio file with a base model: the voice sample's transcript when it came without one
-(`python -P -m vocabd.workers.transcribe REQUEST.json RESULT.json`, request `{"audio", "model"}`)."""
+(`python -P -m vocabd.asr.worker REQUEST.json RESULT.json`, request `{"audio", "model"}`)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,6 @@ def handle(data: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from vocabd.workers.protocol import serve
+    from vocabd.child.worker import serve
 
     serve(handle)

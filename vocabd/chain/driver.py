@@ -1,16 +1,18 @@
-"""One step of the chain, for either driver: the daemon's queue or a foreground run.
+"""One step of the chain, for both drivers: the daemon's queue (`vocabd.chain.queue`) and a foreground run
+(`vocabd.chain.foreground`).
 
-The task holding the record's token runs its stage through the pipeline module and moves the record on:
-to the next stage, to a retry of this one (one retry policy: the pipeline gives up after
-`state.MAX_ATTEMPTS`, the driver waits `retry_delay` in between), or to done or failed.
+The task holding the record's token runs its stage through the pipeline and moves the record on: to the
+next stage, to a retry of this one (the policy is the stage's in `vocabd.chain.spec`: the pipeline gives
+up after its `max_attempts`, the driver waits `retry_delay` in between), or to done or failed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
 
-from vocabd.jobs import state
+from vocabd.chain import record as state
+from vocabd.chain import spec
+from vocabd.chain.stages import Pipeline
 from vocabd.log import get_logger
 from vocabd.workspace import Workspace
 
@@ -31,7 +33,7 @@ class NextTask:
         return self.name, self.phase, self.stage, self.token, self.attempt
 
 
-def run_task(ws: Workspace, pipeline: ModuleType, token: str, retry_first: float) -> NextTask | None:
+def run_task(ws: Workspace, pipeline: Pipeline, token: str, retry_first: float) -> NextTask | None:
     """Run the stage the record names for `token`; returns the task to run next (None: nothing, the chain
     ended or this task was superseded). A torn record raises StateCorrupt: nothing is moved."""
     chain = state.begin(ws, token)
@@ -41,11 +43,11 @@ def run_task(ws: Workspace, pipeline: ModuleType, token: str, retry_first: float
     name, phase, stage, attempt, repeat = chain.name, chain.phase, chain.stage, chain.attempt, chain.repeat
     (log.debug if repeat else log.info)("stage.start", chain=name, phase=phase, stage=stage, attempt=attempt)
     try:
-        outcome = pipeline.run_stage(ws, name, phase, stage)
-    except pipeline.StageFailed as e:
+        outcome = pipeline.run(ws, name, phase, stage)
+    except spec.StageFailed as e:
         return _fail(ws, token, name, phase, stage, str(e))
-    except pipeline.TransientError as e:
-        delay = state.retry_delay(retry_first, attempt)
+    except spec.TransientError as e:
+        delay = spec.retry_delay(retry_first, attempt)
         log.warning("stage.retry", chain=name, phase=phase, stage=stage, attempt=attempt, delay=delay, error=str(e))
         return _queue(ws, token, name, phase, stage, attempt + 1, delay, 0, str(e))
     except state.StateCorrupt:

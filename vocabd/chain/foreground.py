@@ -1,8 +1,9 @@
-"""`vocabd run --foreground`: the daemon's chain, run synchronously in one terminal.
+"""The foreground driver (`vocabd run --foreground`, `vocabd demo`): the daemon's chain, run synchronously
+in one terminal.
 
-The same steps (`vocabd.jobs.driver.run_task`) the Huey tasks take, in a loop, holding the workspace
-lock as a foreground run; while a stage runs one live line per stage (vocabd.progress) follows it.
-An unfinished chain in the chain record is continued.
+The same steps (`vocabd.chain.driver.run_task`) the queue's tasks take, in a loop, holding the workspace
+lock as a foreground run; while a stage runs, one live line per stage (vocabd.progress) follows it, as the
+stage's `show` in `vocabd.chain.spec` says. An unfinished chain in the chain record is continued.
 """
 
 from __future__ import annotations
@@ -12,38 +13,35 @@ from typing import Any
 
 from rich.console import Console
 
-from vocabd.daemon.lock import FOREGROUND, DaemonLock
-from vocabd.daemon.timing import Timing
-from vocabd.jobs import pipeline, state
-from vocabd.jobs.driver import NextTask, run_task
-from vocabd.log import get_logger
+from vocabd.chain import record as state
+from vocabd.chain import spec
+from vocabd.chain.driver import NextTask, run_task
+from vocabd.chain.lock import FOREGROUND, DaemonLock
+from vocabd.chain.stages import PIPELINE, Pipeline
+from vocabd.chain.status import chain_state
+from vocabd.inbox.ingest import ingest_inbox, print_outcomes
 from vocabd.progress import LiveLine, stage_line
 from vocabd.workspace import Workspace
 
-log = get_logger(__name__)
 
-OWN_PROGRESS = ("synthesize",)  # draws its own progress bar (clips made / to make)
-
-
-def ingest_inbox(ws: Workspace, console: Console) -> int:
+def take_in(ws: Workspace, console: Console) -> int:
     """Handle what waits in inbox/ the way the daemon would; returns how many drops were taken in."""
-    from vocabd import ingest
-
-    outcomes = ingest.ingest_inbox(ws)
-    ingest.print_outcomes(console, outcomes)
+    outcomes = ingest_inbox(ws)
+    print_outcomes(console, outcomes)
     return sum(o.status == "done" for o in outcomes)
 
 
-def run_foreground(ws: Workspace, console: Console | None = None, restart: bool = False) -> dict[str, Any]:
-    """Run (or continue) the chain to its end, holding the workspace; returns the final `chain_state`."""
+def run_foreground(ws: Workspace, retry_delay: float, console: Console | None = None, restart: bool = False,
+                   pipeline: Pipeline = PIPELINE) -> dict[str, Any]:
+    """Run (or continue) the chain to its end, holding the workspace; returns the final `chain_state`.
+    `retry_delay`: seconds before the first retry of a stage that hit a transient error."""
     console = console or Console(stderr=True)
     with DaemonLock(ws, role=FOREGROUND):  # no daemon drives the chain meanwhile; `vocabd status` names us
-        new_material = ingest_inbox(ws, console)
-        token = _first_task(ws, console, fresh=restart or bool(new_material))
-        retry_first = Timing.from_env().retry_delay
+        new_material = take_in(ws, console)
+        token = _first_task(ws, console, pipeline, fresh=restart or bool(new_material))
         while token is not None:
             try:
-                task = _run_one(ws, token, console, retry_first)
+                task = _run_one(ws, token, console, pipeline, retry_delay)
             except KeyboardInterrupt:
                 chain = state.interrupt(ws)
                 where = f"{chain.phase}/{chain.stage}" if chain else "the current stage"
@@ -57,34 +55,35 @@ def run_foreground(ws: Workspace, console: Console | None = None, restart: bool 
             if task is not None:
                 time.sleep(task.delay)
             token = task.token if task else None
-        final = pipeline.chain_state(ws)
+        final = chain_state(ws)
         if final["state"] == "failed":
             console.print(f"[red]{final['error']}")
         return final
 
 
-def _first_task(ws: Workspace, console: Console, fresh: bool) -> str | None:
+def _first_task(ws: Workspace, console: Console, pipeline: Pipeline, fresh: bool) -> str | None:
     """The token of the stage to run first: the unfinished chain's, or a new chain's first stage."""
     current = state.current(ws)
     if current is not None and current.live and not fresh:
         console.print(f"continuing chain {current.name} at {current.phase}/{current.stage}")
         return state.set_queued(ws, current.name, current.phase, current.stage, current.attempt,
                                 repeat=current.repeat)
-    name, phase, stage = pipeline.start_chain(ws)
+    name, phase, stage = pipeline.start(ws)
     console.print(f"chain {name} started")
     return state.set_queued(ws, name, phase, stage)
 
 
-def _run_one(ws: Workspace, token: str, console: Console, retry_first: float) -> NextTask | None:
+def _run_one(ws: Workspace, token: str, console: Console, pipeline: Pipeline, retry_first: float) -> NextTask | None:
     chain = state.current(ws)
     if chain is None:
         return None
-    if chain.stage == "poll":
-        return _follow_training(ws, token, chain, console, retry_first)
-    if chain.stage == "train":  # only launches the training process; the poll stage's line follows it
+    show = spec.stage(chain.stage).show
+    if show == "training":
+        return _follow_training(ws, token, chain, console, pipeline, retry_first)
+    if show == "quiet":
         return run_task(ws, pipeline, token, retry_first)
     line_chain, since = {"name": chain.name, "phase": chain.phase, "stage": chain.stage, "state": "running"}, time.time()
-    if chain.stage in OWN_PROGRESS:
+    if show == "own":
         task = run_task(ws, pipeline, token, retry_first)
         console.print(stage_line(ws, {**line_chain, "state": "done in"}, since), highlight=False, markup=False)
         return task
@@ -94,15 +93,15 @@ def _run_one(ws: Workspace, token: str, console: Console, retry_first: float) ->
     return task
 
 
-def _follow_training(ws: Workspace, token: str, chain: state.Chain, console: Console,
+def _follow_training(ws: Workspace, token: str, chain: state.Chain, console: Console, pipeline: Pipeline,
                      retry_first: float) -> NextTask | None:
-    """Poll until training ends, with a live line from the run's status.json; returns the first task that
-    is not a poll."""
-    line_chain = {"name": chain.name, "phase": chain.phase, "stage": "poll", "state": "running"}
+    """Run the stage again and again while training goes on, with a live line from the run's status.json;
+    returns the first task of another stage."""
+    line_chain = {"name": chain.name, "phase": chain.phase, "stage": chain.stage, "state": "running"}
     with LiveLine(console, lambda: stage_line(ws, line_chain, None)):
         while True:
             task = run_task(ws, pipeline, token, retry_first)
-            if task is None or task.stage != "poll":
+            if task is None or task.stage != chain.stage:
                 return task
             time.sleep(task.delay)
             token = task.token

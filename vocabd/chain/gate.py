@@ -9,11 +9,12 @@ Base and adapter are compared on the same clips; the reason says when a differen
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from vocabd.config import GateConfig
-from vocabd.evaluation.uncertainty import describe_change, paired_change
+from vocabd.evaluation.evaluate import EvalResult
+from vocabd.evaluation.runner import RunEvaluation
+from vocabd.evaluation.uncertainty import Change, describe_change, paired_change
 
 
 @dataclass
@@ -29,11 +30,8 @@ class GateDecision:
     false_alarms_base: int | None = None  # jargon written where general speech has none
     false_alarms_adapter: int | None = None
     safety_words: int | None = None
-    primary_change: dict[str, Any] | None = None  # paired comparison (uncertainty.paired_change)
-    safety_change: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    primary_change: Change | None = None  # base vs adapter on the same clips
+    safety_change: Change | None = None
 
 
 def decide(
@@ -41,7 +39,7 @@ def decide(
     safety_base: float | None, safety_adapter: float | None, safety_margin: float,
     require_safety: bool = True, false_alarms: tuple[int, int, int] | None = None,
     false_alarms_per_1000: float = 1.0,
-    primary_change: dict[str, Any] | None = None, safety_change: dict[str, Any] | None = None,
+    primary_change: Change | None = None, safety_change: Change | None = None,
 ) -> GateDecision:
     """Promote only if the primary WER fell, the safety WER rose by at most `safety_margin` and the adapter
     wrote no more jargon into general speech than the base model did, or at most `false_alarms_per_1000`.
@@ -87,25 +85,21 @@ def decide(
         f"{safety_margin:.3f} ({safety}{stray})"))
 
 
-def decide_from_results(results: dict[str, Any], gate: GateConfig) -> GateDecision:
-    """`results` as `evaluate_run` returns them."""
-    primary = results["primary"]
-    safety = results.get("safety")
-    safety_change = paired_change(safety["base"], safety["adapter"]) if safety else None
+def decide_from_results(results: RunEvaluation, gate: GateConfig) -> GateDecision:
+    primary, safety = results.primary, results.safety
+    safety_change = paired_change(safety.base, safety.adapter) if safety else None
     return decide(
-        primary["base"]["wer_normalized"], primary["adapter"]["wer_normalized"],
-        safety["base"]["wer_normalized"] if safety else None,
-        safety["adapter"]["wer_normalized"] if safety else None,
+        primary.base.wer_normalized, primary.adapter.wer_normalized,
+        safety.base.wer_normalized if safety else None,
+        safety.adapter.wer_normalized if safety else None,
         gate.safety_margin, require_safety=gate.require_safety,
-        false_alarms=(_false_alarms(safety["base"]), _false_alarms(safety["adapter"]), safety_change["words"])
-        if safety else None,
+        false_alarms=(_false_alarms(safety.base), _false_alarms(safety.adapter), safety_change.words)
+        if safety and safety_change else None,
         false_alarms_per_1000=gate.false_alarms_per_1000,
-        primary_change=paired_change(primary["base"], primary["adapter"]),
+        primary_change=paired_change(primary.base, primary.adapter),
         safety_change=safety_change,
     )
 
 
-def _false_alarms(result: dict[str, Any]) -> int:
-    if "false_alarms" in result:
-        return int(result["false_alarms"])
-    return sum(int(t.get("false_alarms", 0)) for t in result.get("terms", {}).values())
+def _false_alarms(result: EvalResult) -> int:
+    return sum(t.false_alarms for t in result.terms.values())

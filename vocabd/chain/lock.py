@@ -15,8 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from vocabd.chain.record import current
 from vocabd.clock import now_iso
 from vocabd.errors import VocabdError
+from vocabd.inbox.drops import Outcome, inbox_entries
+from vocabd.inbox.ingest import ingest_inbox, print_outcomes
 from vocabd.workspace import DAEMON_LOCK, Workspace
 
 
@@ -98,3 +103,32 @@ def _read(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8") or "{}")
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+# the inbox while someone holds the workspace -------------------------------------------------------
+
+def inbox_owner(ws: Workspace) -> str | None:
+    """Who takes in the inbox right now, when it is not this command: the daemon, or a running chain stage."""
+    daemon = holder(ws)
+    if daemon is not None:
+        return f"the {daemon.get('role', 'daemon')} (pid {daemon.get('pid')})"
+    chain = current(ws)
+    if chain is not None and chain.state == "running":
+        return f"chain {chain.name} (running {chain.phase}/{chain.stage})"
+    return None
+
+
+def take_in_inbox_first(ws: Workspace, console: Console | None = None) -> list[Outcome]:
+    """Before a verb reads the workspace's material: ingest what waits, unless the inbox has an owner."""
+    console = console or Console(stderr=True)
+    waiting = inbox_entries(ws)
+    if not waiting:
+        return []
+    owner = inbox_owner(ws)
+    if owner is not None:
+        console.print(f"[yellow]{len(waiting)} file(s) wait in {ws.inbox}; {owner} takes them in "
+                      "(or now: `vocabd ingest`)", highlight=False, soft_wrap=True)
+        return []
+    outcomes = ingest_inbox(ws)
+    print_outcomes(console, outcomes)
+    return outcomes

@@ -1,46 +1,28 @@
-"""The workspace's Huey queue (`queue.db`) and its one task: run a chain stage, enqueue the next.
+"""The queue driver: the workspace's Huey queue (`queue.db`) and its one task, run a chain stage and
+enqueue the next.
 
-The stage functions come from the pipeline module (`vocabd.jobs.pipeline`, or `$VOCABD_PIPELINE`):
-`run_stage`, `start_chain` (which creates the chain record), `chain_state`, `TransientError`,
-`StageFailed`. Huey itself never retries: the chain record (`vocabd.jobs.state`) says which stage runs
-and with which attempt, and `vocabd.jobs.driver` moves it on. Huey removes a task from SQLite when a
-worker takes it, so the record, not the queue, is what a restarted daemon recovers from.
+The stages come from a `Pipeline` (`vocabd.chain.stages.PIPELINE` unless a test hands in another). Huey
+itself never retries: the chain record (`vocabd.chain.record`) says which stage runs and with which
+attempt, and `vocabd.chain.driver` moves it on. Huey removes a task from SQLite when a worker takes it,
+so the record, not the queue, is what a restarted daemon recovers from.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import time
-from types import ModuleType
 
 from huey import SqliteHuey
 
-from vocabd.daemon.serializer import JsonSerializer
-from vocabd.daemon.timing import Timing
-from vocabd.errors import VocabdError
-from vocabd.jobs import driver, state
+from vocabd.chain import driver
+from vocabd.chain import record as state
+from vocabd.chain.serializer import JsonSerializer
+from vocabd.chain.stages import PIPELINE, Pipeline
 from vocabd.log import get_logger
 from vocabd.workspace import Workspace
 
 log = get_logger("vocabd.queue")
 
-PIPELINE_ENV = "VOCABD_PIPELINE"
-DEFAULT_PIPELINE = "vocabd.jobs.pipeline"
 TASK_NAME = "vocabd.stage"
-
-
-def load_pipeline() -> ModuleType:
-    name = os.environ.get(PIPELINE_ENV) or DEFAULT_PIPELINE
-    try:
-        module = importlib.import_module(name)
-    except ImportError as e:
-        raise VocabdError(f"cannot import the pipeline module {name} ({e})") from e
-    missing = [a for a in ("run_stage", "start_chain", "chain_state", "TransientError", "StageFailed")
-               if not hasattr(module, a)]
-    if missing:
-        raise VocabdError(f"pipeline module {name} lacks {', '.join(missing)}")
-    return module
 
 
 def open_huey(ws: Workspace) -> SqliteHuey:
@@ -50,8 +32,9 @@ def open_huey(ws: Workspace) -> SqliteHuey:
 class ChainQueue:
     """One workspace's queue: enqueue stages, run them, recover after a crash."""
 
-    def __init__(self, ws: Workspace, timing: Timing, pipeline: ModuleType):
-        self.ws, self.timing, self.pipeline = ws, timing, pipeline
+    def __init__(self, ws: Workspace, retry_delay: float, pipeline: Pipeline = PIPELINE):
+        """`retry_delay`: seconds before the first retry of a stage that hit a transient error."""
+        self.ws, self.retry_delay, self.pipeline = ws, retry_delay, pipeline
         self.huey = open_huey(ws)
         self._task = self.huey.task(name=TASK_NAME)(self.execute)
 
@@ -75,7 +58,7 @@ class ChainQueue:
                                                   attempt=task.attempt, delay=round(task.delay, 1))
 
     def start_chain(self) -> str:
-        name, phase, stage = self.pipeline.start_chain(self.ws)
+        name, phase, stage = self.pipeline.start(self.ws)
         log.info("chain.start", chain=name)
         self.enqueue(name, phase, stage)
         return name
@@ -119,7 +102,7 @@ class ChainQueue:
     def execute(self, name: str, phase: str, stage: str, token: str, attempt: int) -> None:
         """The Huey task body (its arguments other than the token are for the log and `queued_tokens`)."""
         try:
-            task = driver.run_task(self.ws, self.pipeline, token, self.timing.retry_delay)
+            task = driver.run_task(self.ws, self.pipeline, token, self.retry_delay)
         except state.StateCorrupt as e:
             log.error("chain.record_unreadable", chain=name, phase=phase, stage=stage, error=str(e))
             return

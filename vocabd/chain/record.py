@@ -1,4 +1,4 @@
-"""The chain record (`data/chain.json`) and the active adapter (`data/active.json`). Torch-free.
+"""The chain record (`data/chain.json`). Torch-free.
 
 One record says where the training chain is: the stage to run next (or the one running), its attempt,
 and the token of the one task allowed to move the chain on, so a daemon killed mid-stage re-enqueues
@@ -16,21 +16,24 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, TypeVar, get_type_hints
+from typing import Any, Iterator
 
+from vocabd.chain.gate import GateDecision
+from vocabd.chain.spec import MAX_FAILURES
 from vocabd.clock import now_iso
+from vocabd.codec import DecodeError, decode, encode
+from vocabd.evaluation.runner import SetScore
 from vocabd.files import CorruptFile, read_json, write_json
-from vocabd.workspace import ACTIVE_FILE, CHAIN_FILE, CHAIN_LOCK, Workspace
+from vocabd.synthesis.results import MixResult, SynthesisResult
+from vocabd.workspace import CHAIN_FILE, CHAIN_LOCK, Workspace
 
 LIVE_STATES = ("queued", "running", "interrupted")  # the chain still has this stage to run
 STATES = (*LIVE_STATES, "done", "failed", "superseded")
-MAX_ATTEMPTS = 3  # runs of one stage that hit a transient error before the chain gives up
-MAX_FAILURES = 20  # failed stages remembered, across chains
+VERSION = 2  # records before it kept other stage summaries: those are left out when read
 
 _thread_lock = threading.RLock()
-T = TypeVar("T")
 
 
 class StateCorrupt(CorruptFile):
@@ -39,44 +42,6 @@ class StateCorrupt(CorruptFile):
 
 # the record's parts ------------------------------------------------------------------------------
 
-SIMPLE = {"str": str, "int": int, "float": (int, float), "bool": bool}
-
-
-def _check_scalars(cls: type, data: dict[str, Any]) -> None:
-    """Each plain field (str, int, float, bool, or one of those | None) holds a value of its type."""
-    for name, hint in get_type_hints(cls).items():
-        if name not in data:
-            continue
-        text = str(hint).replace("<class '", "").replace("'>", "")
-        optional = "None" in text
-        base = text.replace(" | None", "").replace("typing.Optional[", "").rstrip("]")
-        if base in SIMPLE and not (data[name] is None and optional):
-            value = data[name]
-            if not isinstance(value, SIMPLE[base]) or (base != "bool" and isinstance(value, bool)):
-                raise StateCorrupt(f"field {name!r} is {value!r}, not a {base}")
-
-
-def _from_dict(cls: type[T], data: Any, **nested: Any) -> T:
-    """Build dataclass `cls` from a dict, keeping known keys; `nested` gives already-built field values."""
-    if not isinstance(data, dict):
-        raise StateCorrupt(f"expected an object for {cls.__name__}, found {type(data).__name__}")
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    values = {k: v for k, v in data.items() if k in known and k not in nested}
-    _check_scalars(cls, values)
-    try:
-        return cls(**values, **nested)
-    except TypeError as e:
-        raise StateCorrupt(f"{cls.__name__}: {e}") from None
-
-
-def _mapping(data: Any, what: str) -> dict[str, Any]:
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise StateCorrupt(f"{what} is not an object")
-    return data
-
-
 @dataclass
 class Material:
     """What the chain was started on."""
@@ -84,10 +49,6 @@ class Material:
     my_voice_train: int = 0
     my_voice_eval: int = 0
     voice_ref: bool = False
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "Material":
-        return _from_dict(cls, data)
 
 
 @dataclass
@@ -98,10 +59,6 @@ class StageTime:
     wall_s: float = 0.0
     runs: int = 0
 
-    @classmethod
-    def from_dict(cls, data: Any) -> "StageTime":
-        return _from_dict(cls, data)
-
 
 @dataclass
 class Progress:
@@ -111,62 +68,22 @@ class Progress:
     training: str | None = None  # the run's own state (running, stalled, ...), when read live
     note: str = ""  # why it is so (paused on battery, stalled, ...), when read live
 
-    @classmethod
-    def from_dict(cls, data: Any) -> "Progress":
-        return _from_dict(cls, data)
-
 
 @dataclass
-class SynthesisSummary:
-    manifest: str
-    backend: str
-    cloned: bool = False
-    voices: list[str] = field(default_factory=list)
-    clips: int = 0
-    made: int = 0
-    cached: int = 0
-    failures: int = 0
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "SynthesisSummary":
-        data = _mapping(data, "a synthesis result")
-        if isinstance(data.get("failures"), list):  # a SynthesisResult's own dict lists them
-            data = {**data, "failures": len(data["failures"])}
-        return _from_dict(cls, data)
-
-
-@dataclass
-class MixSummary:
-    manifest: str
-    rows: int = 0
-    hours: float = 0.0
-    synthetic_ratio: float = 0.0
-    achieved_ratio: float | None = None
-    sources: dict[str, int] = field(default_factory=dict)  # rows per source
-    problems: int = 0
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "MixSummary":
-        data = _mapping(data, "a mix result")
-        sources = {str(k): (v["rows"] if isinstance(v, dict) else v) for k, v in
-                   _mapping(data.get("sources"), "mix sources").items()}
-        problems = data.get("problems", 0)
-        return _from_dict(cls, {**data, "problems": len(problems) if isinstance(problems, list) else problems},
-                          sources=sources)
+class EvaluateResult:
+    """The evaluate stage's outcome: the scores, the gate's decision (phase 2) and the report."""
+    report: str
+    primary: SetScore
+    safety: SetScore | None = None
+    gate: GateDecision | None = None
 
 
 @dataclass
 class PhaseResults:
-    synthesize: SynthesisSummary | None = None
-    mix: MixSummary | None = None
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "PhaseResults":
-        data = _mapping(data, "phase results")
-        return cls(synthesize=SynthesisSummary.from_dict(data["synthesize"]) if data.get("synthesize") else None,
-                   mix=MixSummary.from_dict(data["mix"]) if data.get("mix") else None)
+    """Each stage's typed result in one phase."""
+    synthesize: SynthesisResult | None = None
+    mix: MixResult | None = None
+    evaluate: EvaluateResult | None = None
 
 
 @dataclass
@@ -177,10 +94,6 @@ class StageFailure:
     attempt: int
     error: str
     when: str
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "StageFailure":
-        return _from_dict(cls, data)
 
 
 @dataclass
@@ -213,22 +126,8 @@ class Chain:
     def live(self) -> bool:
         return self.state in LIVE_STATES
 
-    @classmethod
-    def from_dict(cls, data: Any) -> "Chain":
-        data = _mapping(data, "the chain")
-        chain = _from_dict(cls, data, material=Material.from_dict(data.get("material") or {}),
-                           progress=Progress.from_dict(data["progress"]) if data.get("progress") else None,
-                           timings={p: {s: StageTime.from_dict(t) for s, t in _mapping(stages, "timings").items()}
-                                    for p, stages in _mapping(data.get("timings"), "timings").items()},
-                           results={p: PhaseResults.from_dict(r)
-                                    for p, r in _mapping(data.get("results"), "results").items()},
-                           resumes=_mapping(data.get("resumes"), "resumes"))
-        if chain.state not in STATES:
-            raise StateCorrupt(f"chain state {chain.state!r} is none of {', '.join(STATES)}")
-        return chain
-
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return encode(self)
 
 
 @dataclass
@@ -240,18 +139,10 @@ class ChainRecord:
     refused: str | None = None  # why the latest start was refused
     failures: list[StageFailure] = field(default_factory=list)
 
-    @classmethod
-    def from_dict(cls, data: Any) -> "ChainRecord":
-        data = _mapping(data, "the chain record")
-        failures = data.get("failures", [])
-        if not isinstance(failures, list):
-            raise StateCorrupt("failures is not a list")
-        chain = data.get("chain")
-        return _from_dict(cls, data, chain=Chain.from_dict(chain) if chain is not None else None,
-                          failures=[StageFailure.from_dict(f) for f in failures])
+    version: int = VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return encode(self)
 
     @property
     def considered(self) -> bool:
@@ -262,10 +153,6 @@ class ChainRecord:
 
 def chain_path(ws: Workspace) -> Path:
     return ws.data / CHAIN_FILE
-
-
-def active_path(ws: Workspace) -> Path:
-    return ws.data / ACTIVE_FILE
 
 
 def read_object(path: Path) -> dict[str, Any] | None:
@@ -285,9 +172,24 @@ def read_record(ws: Workspace) -> ChainRecord:
     if data is None:
         return ChainRecord()
     try:
-        return ChainRecord.from_dict(data)
-    except StateCorrupt as e:
+        record = decode(ChainRecord, _upgraded(data), "chain.json")
+    except DecodeError as e:
         raise StateCorrupt(f"{chain_path(ws)} is not a chain record ({e}): {repair_hint(chain_path(ws))}") from None
+    if record.chain is not None and record.chain.state not in STATES:
+        raise StateCorrupt(f"{chain_path(ws)} is not a chain record (chain state {record.chain.state!r} is none "
+                           f"of {', '.join(STATES)}): {repair_hint(chain_path(ws))}")
+    return record
+
+
+def _upgraded(data: Any) -> Any:
+    """A record an older vocabd wrote: its stage summaries are of another shape and are left out (they only
+    describe finished stages); everything that moves the chain on reads as it was."""
+    if not isinstance(data, dict) or data.get("version") == VERSION:
+        return data
+    chain = data.get("chain")
+    if isinstance(chain, dict):
+        chain = {k: v for k, v in chain.items() if k != "results"}
+    return {**data, "chain": chain, "version": VERSION}
 
 
 def current(ws: Workspace) -> Chain | None:
@@ -326,7 +228,7 @@ def editing(ws: Workspace) -> Iterator[ChainRecord]:
 
 def new_chain(ws: Workspace, name: str, material: Material) -> Chain:
     """The record names a new chain, at its first stage (no task enqueued yet)."""
-    from vocabd.daemon.ledger import read_state  # the inbox ledger's material counter
+    from vocabd.inbox.ledger import read_state  # the inbox ledger's material counter
 
     seq = read_state(ws)["seq"]
     with editing(ws) as record:
@@ -337,7 +239,7 @@ def new_chain(ws: Workspace, name: str, material: Material) -> Chain:
 
 def start_refused(ws: Workspace, error: str) -> None:
     """A start that failed (nothing to train on) covers the material seen so far: it is not retried every second."""
-    from vocabd.daemon.ledger import read_state
+    from vocabd.inbox.ledger import read_state
 
     seq = read_state(ws)["seq"]
     with editing(ws) as record:
@@ -417,18 +319,3 @@ def interrupt(ws: Workspace) -> Chain | None:
             return None
         record.chain.state, record.chain.token = "interrupted", uuid.uuid4().hex
         return record.chain
-
-
-def retry_delay(first: float, attempt: int) -> float:
-    """Seconds before the next run of a stage whose run `attempt` hit a transient error (doubling)."""
-    return first * 2 ** (attempt - 1)
-
-
-# the active adapter ------------------------------------------------------------------------------
-
-def read_active(ws: Workspace) -> dict[str, Any] | None:
-    return read_object(active_path(ws))
-
-
-def write_active(ws: Workspace, active: dict[str, Any]) -> None:
-    write_json(active_path(ws), active)

@@ -33,7 +33,7 @@ class Timing:
     health: float = 10.0  # worker health and queue.db checks
     shutdown: float = 15.0  # graceful stop: wait this long for a running stage before leaving it to restart
     retry_delay: float = 30.0  # first retry of a TransientError; doubles each attempt (the chain gives up
-                               # after vocabd.jobs.state.MAX_ATTEMPTS)
+                               # after the stage's max_attempts, vocabd.chain.spec)
 
     @classmethod
     def from_env(cls) -> "Timing":

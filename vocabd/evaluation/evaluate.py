@@ -9,7 +9,7 @@ from typing import Sequence
 from vocabd.asr.model import Asr
 from vocabd.asr.transcribe import transcribe
 from vocabd.audio import SAMPLE_RATE, load_audio
-from vocabd.evaluation.metrics import TermStats, overall_recall, term_stats, wer, word_errors
+from vocabd.scoring.metrics import TermStats, overall_recall, term_stats, wer, word_errors
 from vocabd.manifest import Clip
 
 WORST_SHOWN = 10

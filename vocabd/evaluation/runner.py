@@ -1,19 +1,22 @@
 """The `evaluate` stage: base model vs the run's best adapter on the primary and safety sets.
 
-Each evaluation is a worker process (`vocabd.workers.evaluate`: a request JSON in, the EvalResult JSON
+Each evaluation is a worker process (`vocabd.evaluation.worker`: a request JSON in, the EvalResult JSON
 out), so the calling process (the daemon) never imports torch. The base model's results are cached: they do not change between phases.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from vocabd.asr.identity import ModelIdentity, read_identity
+from vocabd.codec import DecodeError, decode, encode
 from vocabd.errors import VocabdError
+from vocabd.evaluation.evaluate import EvalResult
 from vocabd.files import CorruptFile, read_json, write_json
 from vocabd.log import get_logger
+from vocabd.manifest import has_rows
 from vocabd.workspace import MY_VOICE_EVAL, SAFETY_EVAL, SYNTHETIC_EVAL, Workspace
 
 log = get_logger(__name__)
@@ -21,15 +24,46 @@ log = get_logger(__name__)
 EVAL_TIMEOUT_S = 3 * 3600
 PACKAGE = Path(__file__).resolve().parents[1]
 # The code that turns a clip into a scored transcript: a new vocabd that changes it makes cached results stale.
-SCORING_CODE = ("asr/*.py", "evaluation/*.py", "jargon.py", "audio.py", "workers/evaluate.py")
+SCORING_CODE = ("asr/*.py", "scoring/*.py", "evaluation/*.py", "jargon.py", "audio.py")
 
 
 class EvaluationCrashed(VocabdError):
     """The evaluation process was killed (a signal): worth retrying."""
 
 
-def has_rows(path: Path) -> bool:
-    return path.is_file() and any(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+@dataclass
+class SetScore:
+    """One set's WERs, base and adapter: what the chain record keeps and the active adapter names."""
+    manifest: str
+    kind: str
+    clips: int
+    base_wer: float
+    adapter_wer: float
+    base_wer_normalized: float
+    adapter_wer_normalized: float
+
+
+@dataclass
+class SetPair:
+    """Base model and adapter on one evaluation set, on the same base model."""
+    manifest: str
+    kind: str  # real or synthetic (the primary set), general speech (the safety set)
+    base: EvalResult
+    adapter: EvalResult
+    describe: str | None = None  # what a safety yardstick is made of
+
+    def score(self) -> SetScore:
+        return SetScore(self.manifest, self.kind, self.base.clips, self.base.wer, self.adapter.wer,
+                        self.base.wer_normalized, self.adapter.wer_normalized)
+
+
+@dataclass
+class RunEvaluation:
+    primary: SetPair
+    safety: SetPair | None = None  # None: no general-speech yardstick of any kind
+
+    def pairs(self) -> dict[str, SetPair]:
+        return {name: pair for name, pair in (("primary", self.primary), ("safety", self.safety)) if pair}
 
 
 def primary_set(ws: Workspace) -> tuple[Path, str]:
@@ -60,8 +94,8 @@ def jargon_file(ws: Workspace) -> Path | None:
 
 
 def evaluate_model(ws: Workspace, manifest: Path, adapter: Path | None = None,
-                   base: ModelIdentity | None = None) -> dict[str, Any]:
-    """One EvalResult dict on `base`: by default the base `adapter` was trained on (its base_model.json), else
+                   base: ModelIdentity | None = None) -> EvalResult:
+    """One EvalResult on `base`: by default the base `adapter` was trained on (its base_model.json), else
     `[model] base`. The base model's own result (adapter None) comes from the cache when unchanged."""
     base = base or (read_identity(adapter) if adapter is not None else None)
     cache = _cache_file(ws, manifest, base) if adapter is None else None
@@ -70,15 +104,16 @@ def evaluate_model(ws: Workspace, manifest: Path, adapter: Path | None = None,
         return cached
     result = _run_evaluate(ws, manifest, adapter, base.name if base else ws.config.model.base)
     if cache is not None:
-        write_json(cache, result)
+        write_json(cache, result.to_dict())
     return result
 
 
-def _cached(cache: Path) -> dict[str, Any] | None:
-    """A cached base evaluation; a torn one is said and made again."""
+def _cached(cache: Path) -> EvalResult | None:
+    """A cached base evaluation; a torn or wrong-shaped one is said and made again."""
     try:
-        return read_json(cache)
-    except CorruptFile as e:
+        data = read_json(cache)
+        return decode(EvalResult, data, cache.name) if data is not None else None
+    except (CorruptFile, DecodeError) as e:
         log.warning("eval_cache_unreadable", error=str(e))
         return None
 
@@ -91,10 +126,10 @@ def scoring_code_digest() -> bytes:
     return digest.digest()
 
 
-def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None, model: str | None = None) -> dict[str, Any]:
+def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None, model: str | None = None) -> EvalResult:
     """One evaluation in a worker process (the daemon never loads torch): a request in, an EvalResult out."""
-    from vocabd.workers.evaluate import EvalRequest
-    from vocabd.workers.protocol import WorkerFailed, WorkerKilled, run_worker
+    from vocabd.evaluation.worker import EvalRequest
+    from vocabd.child.worker import WorkerFailed, WorkerKilled, run_worker
 
     # audio must stay inside the workspace unless [data] allow_outside
     jargon = jargon_file(ws)
@@ -103,12 +138,13 @@ def _run_evaluate(ws: Workspace, manifest: Path, adapter: Path | None, model: st
                           allow_outside=ws.config.data.allow_outside)
     log.info("evaluating", manifest=str(manifest), adapter=str(adapter or "base"))
     try:
-        return run_worker("vocabd.workers.evaluate", request.to_dict(), cwd=ws.root, timeout=EVAL_TIMEOUT_S,
-                          env={"VOCABD_HOME": str(ws.root)}, log_file=ws.eval_cache / "worker.log")
+        reply = run_worker("vocabd.evaluation.worker", encode(request), cwd=ws.root, timeout=EVAL_TIMEOUT_S,
+                           env={"VOCABD_HOME": str(ws.root)}, log_file=ws.eval_cache / "worker.log")
     except WorkerKilled as e:
         raise EvaluationCrashed(f"evaluation of {manifest}: {e}") from e
     except WorkerFailed as e:
         raise VocabdError(f"evaluation of {manifest} (adapter {adapter or 'none'}) failed: {e}") from e
+    return decode(EvalResult, reply, "the evaluation worker's reply")
 
 
 def _cache_file(ws: Workspace, manifest: Path, base: ModelIdentity | None) -> Path:
@@ -123,7 +159,7 @@ def _cache_file(ws: Workspace, manifest: Path, base: ModelIdentity | None) -> Pa
     return ws.eval_cache / f"base-{manifest.stem}-{digest.hexdigest()[:16]}.json"
 
 
-def evaluate_run(ws: Workspace, experiment: str) -> dict[str, Any]:
+def evaluate_run(ws: Workspace, experiment: str) -> RunEvaluation:
     """Base vs best adapter on the primary set and, when present, the safety set."""
     adapter = ws.run_dir(experiment) / "best"
     if not adapter.is_dir():
@@ -131,17 +167,13 @@ def evaluate_run(ws: Workspace, experiment: str) -> dict[str, Any]:
     primary, kind = primary_set(ws)
     if not has_rows(primary):
         raise VocabdError(f"{primary}: no primary evaluation clips (no recordings and no held-out synthetic set)")
-    results: dict[str, Any] = {"primary": _pair(ws, primary, adapter) | {"kind": kind}}
     safety = safety_set(ws)
-    results["safety"] = _pair(ws, safety[0], adapter) | {"describe": safety[1]} if safety else None
-    return results
+    return RunEvaluation(primary=_pair(ws, primary, adapter, kind),
+                         safety=_pair(ws, safety[0], adapter, "general speech", safety[1]) if safety else None)
 
 
-def _pair(ws: Workspace, manifest: Path, adapter: Path) -> dict[str, Any]:
+def _pair(ws: Workspace, manifest: Path, adapter: Path, kind: str, describe: str | None = None) -> SetPair:
     """Base and adapter on the same base model: the one the adapter was trained on."""
     base = read_identity(adapter)
-    return {
-        "manifest": str(manifest),
-        "base": evaluate_model(ws, manifest, base=base),
-        "adapter": evaluate_model(ws, manifest, adapter, base),
-    }
+    return SetPair(str(manifest), kind, evaluate_model(ws, manifest, base=base),
+                   evaluate_model(ws, manifest, adapter, base), describe)

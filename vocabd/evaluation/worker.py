@@ -1,12 +1,13 @@
 """Evaluate a model (and adapter) on a manifest: `vocabd evaluate` in this process, or a worker process for
-the chain's evaluate stage (`python -P -m vocabd.workers.evaluate REQUEST.json RESULT.json`)."""
+the chain's evaluate stage (`python -P -m vocabd.evaluation.worker REQUEST.json RESULT.json`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vocabd.codec import decode
 from vocabd.errors import VocabdError
 from vocabd.workspace import Workspace, open_workspace
 
@@ -22,17 +23,6 @@ class EvalRequest:
     batch_size: int = 8
     no_bias: bool = False
     progress: bool = False
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EvalRequest":
-        known = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: v for k, v in data.items() if k in known})
-        except TypeError as e:
-            raise VocabdError(f"not an evaluation request: {e}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def evaluate_manifest(request: EvalRequest) -> Any:
@@ -63,7 +53,7 @@ def evaluate_manifest(request: EvalRequest) -> Any:
 
 
 def handle(data: dict[str, Any]) -> dict[str, Any]:
-    request = EvalRequest.from_dict(data)
+    request = decode(EvalRequest, data, "the evaluation request")
     if request.workspace:
         from vocabd.log import configure_logging
 
@@ -72,6 +62,6 @@ def handle(data: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from vocabd.workers.protocol import serve
+    from vocabd.child.worker import serve
 
     serve(handle)

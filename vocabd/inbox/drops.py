@@ -33,7 +33,7 @@ import numpy as np
 
 from vocabd.audio import AUDIO_SUFFIXES, SAMPLE_RATE, AudioTooLong, read_audio, write_wav
 from vocabd.clock import now_iso
-from vocabd.daemon import ledger
+from vocabd.inbox import ledger
 from vocabd.errors import AudioError
 from vocabd.files import narrow_mode, open_append, open_regular, real_folder, write_bytes, write_text
 from vocabd.jargon import JargonError, Term, parse_jargon, parse_jargon_text

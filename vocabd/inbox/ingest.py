@@ -1,9 +1,9 @@
 """Take in what waits in inbox/ outside the daemon: `vocabd ingest`, `vocabd run --foreground`, and every
 verb that reads the workspace's material (synthesize, mix, run-experiment and evaluate on its manifests).
 
-The inbox rules themselves live in `vocabd.daemon.inbox` (the daemon uses the same `handle`). While a
+The inbox rules themselves live in `vocabd.inbox.drops` (the daemon uses the same `handle`). While a
 daemon holds the workspace or a chain stage is running, the inbox is theirs: a verb leaves it alone and
-says so instead of taking files in behind their back.
+says so instead of taking files in behind their back (`vocabd.chain.lock.take_in_inbox_first`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from vocabd.daemon.inbox import Outcome, handle, inbox_entries
+from vocabd.inbox.drops import Outcome, handle, inbox_entries
 from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace
 
 COLOURS = {"done": "green", "duplicate": "yellow", "gone": "yellow"}
@@ -37,36 +37,6 @@ def print_outcomes(console: Console, outcomes: list[Outcome]) -> None:
         colour = COLOURS.get(outcome.status, "red")
         console.print(f"[{colour}]inbox[/{colour}] {escape(outcome_line(outcome))}", highlight=False,
                       soft_wrap=True)
-
-
-def inbox_owner(ws: Workspace) -> str | None:
-    """Who takes in the inbox right now, when it is not this command: the daemon, or a running chain stage."""
-    from vocabd.daemon.lock import holder
-    from vocabd.jobs.state import current
-
-    daemon = holder(ws)
-    if daemon is not None:
-        return f"the {daemon.get('role', 'daemon')} (pid {daemon.get('pid')})"
-    chain = current(ws)
-    if chain is not None and chain.state == "running":
-        return f"chain {chain.name} (running {chain.phase}/{chain.stage})"
-    return None
-
-
-def take_in_inbox_first(ws: Workspace, console: Console | None = None) -> list[Outcome]:
-    """Before a verb reads the workspace's material: ingest what waits, unless the inbox has an owner."""
-    console = console or Console(stderr=True)
-    waiting = inbox_entries(ws)
-    if not waiting:
-        return []
-    owner = inbox_owner(ws)
-    if owner is not None:
-        console.print(f"[yellow]{len(waiting)} file(s) wait in {ws.inbox}; {owner} takes them in "
-                      "(or now: `vocabd ingest`)", highlight=False, soft_wrap=True)
-        return []
-    outcomes = ingest_inbox(ws)
-    print_outcomes(console, outcomes)
-    return outcomes
 
 
 def reads_ingested_material(ws: Workspace, manifest: Path | None) -> bool:

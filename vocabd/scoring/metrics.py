@@ -9,7 +9,7 @@ from typing import Sequence
 
 import jiwer
 
-from vocabd.evaluation.numbers import words_to_digits
+from vocabd.scoring.numbers import words_to_digits
 
 _PUNCT = re.compile(r"[^\w\s'@]")  # keep apostrophes and @ (part of addresses)
 

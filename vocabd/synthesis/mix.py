@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from vocabd.errors import VocabdError
-from vocabd.jobs.synthesize import synthetic_manifest
+from vocabd.synthesis.synthesize import synthetic_manifest
 from vocabd.log import get_logger
 from vocabd.manifest import Clip, Problem, read_manifest, write_manifest
+from vocabd.synthesis.results import MixResult, SourceStats
 from vocabd.workspace import MIXED_TRAIN, MY_VOICE_TRAIN, Workspace, check_phase
 
 MAX_REPEAT = 8  # a clip appears at most this many times; beyond that the ratio gives way
@@ -28,39 +28,6 @@ log = get_logger(__name__)
 
 class MixError(VocabdError):
     pass
-
-
-@dataclass
-class SourceStats:
-    unique: int = 0  # distinct valid clips available
-    rows: int = 0  # rows in the mixed manifest (with repeats)
-    hours: float = 0.0  # audio hours of those rows
-    rejected: int = 0  # invalid rows left out
-
-    def to_dict(self) -> dict:
-        return {"unique": self.unique, "rows": self.rows, "hours": round(self.hours, 4), "rejected": self.rejected}
-
-
-@dataclass
-class MixResult:
-    manifest: Path
-    sources: dict[str, SourceStats]
-    synthetic_ratio: float  # requested share of synthetic among synthetic + real
-    achieved_ratio: float | None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        return sum(s.rows for s in self.sources.values())
-
-    @property
-    def hours(self) -> float:
-        return sum(s.hours for s in self.sources.values())
-
-    def to_dict(self) -> dict:
-        return {"manifest": str(self.manifest), "rows": self.rows, "hours": round(self.hours, 4),
-                "synthetic_ratio": self.synthetic_ratio, "achieved_ratio": self.achieved_ratio,
-                "sources": {k: v.to_dict() for k, v in self.sources.items()}, "problems": self.problems}
 
 
 def mix(ws: Workspace, phase: str, replay: Path | None = None, replay_ratio: float = 0.0) -> MixResult:

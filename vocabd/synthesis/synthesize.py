@@ -11,7 +11,7 @@ import json
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +22,8 @@ from vocabd.errors import VocabdError
 from vocabd.jargon import Term, parse_jargon
 from vocabd.log import get_logger
 from vocabd.manifest import MAX_SECONDS, MIN_SECONDS, Clip, read_manifest, write_manifest
-from vocabd.sentences import Sentence, generate_sentences
+from vocabd.synthesis.results import Failure, SynthesisResult
+from vocabd.synthesis.sentences import Sentence, generate_sentences
 from vocabd.tts import (SynthesisError, Synthesizer, Voice, build_backend, expected_backend, select_backend,
                         unavailable_reason)
 from vocabd.workspace import MY_VOICE_TRAIN, SYNTHETIC_EVAL, SYNTHETIC_TRAIN, Workspace, check_phase
@@ -31,43 +32,6 @@ SYNTHETIC_DIR = "synthetic"
 HELDOUT_SEED_OFFSET = 1_000_003  # held-out sentences use their own random stream
 
 log = get_logger(__name__)
-
-
-@dataclass
-class Failure:
-    text: str
-    error: str
-
-
-@dataclass
-class SynthesisResult:
-    manifest: Path
-    backend: str
-    cloned: bool
-    voices: list[str]
-    requested: int
-    made: int  # newly synthesized
-    cached: int  # already on disk
-    failures: list[Failure] = field(default_factory=list)
-    audio_seconds: float = 0.0
-    new_audio_seconds: float = 0.0  # audio made by this run (not from the cache)
-    wall_seconds: float = 0.0
-    render_seconds: float = 0.0  # time spent synthesizing the new clips (summed over workers)
-
-    @property
-    def clips(self) -> int:
-        return self.made + self.cached
-
-    @property
-    def real_time_factor(self) -> float | None:
-        """Wall time per second of new audio (below 1 is faster than real time)."""
-        return round(self.wall_seconds / self.new_audio_seconds, 4) if self.new_audio_seconds else None
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["manifest"] = str(self.manifest)
-        data.update(clips=self.clips, real_time_factor=self.real_time_factor)
-        return data
 
 
 def synthetic_manifest(ws: Workspace, phase: str) -> Path:

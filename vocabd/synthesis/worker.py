@@ -1,5 +1,5 @@
 """The synthesize stage's speech rendering in its own short-lived process
-(`python -P -m vocabd.workers.synthesize REQUEST.json RESULT.json`, request `{"workspace", "phase", "count",
+(`python -P -m vocabd.synthesis.worker REQUEST.json RESULT.json`, request `{"workspace", "phase", "count",
 "heldout_count"}`): piper's onnxruntime, mlx and the general pool's synthesis never load into the daemon,
 which held 140 MB (350 MB at its peak) after a phase-1 synthesis in its own process (docs/benchmarks.md).
 """
@@ -14,9 +14,10 @@ from vocabd.errors import VocabdError
 
 def handle(data: dict[str, Any]) -> dict[str, Any]:
     from vocabd.general.pool import ensure_pool
-    from vocabd.jobs.evaluate import has_rows, primary_set
-    from vocabd.jobs.synthesize import synthesize, synthesize_heldout
+    from vocabd.evaluation.runner import primary_set
+    from vocabd.synthesis.synthesize import synthesize, synthesize_heldout
     from vocabd.log import get_logger
+    from vocabd.manifest import has_rows
     from vocabd.workspace import open_workspace
 
     if not isinstance(data.get("workspace"), str) or data.get("phase") not in ("mini", "full"):
@@ -33,6 +34,6 @@ def handle(data: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from vocabd.workers.protocol import serve
+    from vocabd.child.worker import serve
 
     serve(handle)

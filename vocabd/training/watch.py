@@ -1,4 +1,4 @@
-"""The `poll` stage: look at the training process once and say what the chain does next."""
+"""The chain's poll stage: one look at a training run, resuming it when it crashed or stalled."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from vocabd.log import get_logger
 from vocabd.workspace import Workspace
 
 log = get_logger(__name__)
-
-MAX_RESUMES = 2  # a crashed or stalled run is resumed this often before the chain gives up
 
 
 def poll_seconds() -> float:
@@ -33,9 +31,9 @@ class PollResult:
     pid: int | None = None  # the relaunched trainer's, when resumed
 
 
-def poll_training(ws: Workspace, experiment: str, phase: str, resumes_done: int) -> PollResult:
-    """One look at the run; a crashed or stalled run is resumed from its last checkpoint."""
-    from vocabd.jobs.train import launch_training
+def poll_training(ws: Workspace, experiment: str, phase: str, resumes_done: int, max_resumes: int) -> PollResult:
+    """One look at the run; a crashed or stalled run is resumed from its last checkpoint, `max_resumes` times."""
+    from vocabd.training.phase import launch_training
     from vocabd.training.status import read_status
 
     status = read_status(ws.run_dir(experiment), ws.config.train.stall_seconds)
@@ -48,7 +46,7 @@ def poll_training(ws: Workspace, experiment: str, phase: str, resumes_done: int)
     reason = status.error or status.reason or status.state
     if status.state == "failed" and status.error:  # the trainer itself reported an error: resuming repeats it
         raise TrainingFailed(f"run {experiment} failed: {status.error}")
-    if resumes_done >= MAX_RESUMES:
+    if resumes_done >= max_resumes:
         raise TrainingFailed(f"run {experiment} {status.state} after {resumes_done} resume(s): {reason}")
     if status.state == "stalled":
         _stop_stalled(ws, experiment, status.pid)
