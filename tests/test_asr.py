@@ -105,7 +105,7 @@ def test_evaluate_command_json(tiny_model, tmp_path):
 
 
 def test_transcribe_uses_the_workspace_active_adapter(tiny_model, tmp_path):
-    from vocabd.jobs.state import write_active
+    from vocabd.asr.active import write_active
     from vocabd.workspace import init_workspace
 
     ws = init_workspace(tmp_path / "ws")

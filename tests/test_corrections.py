@@ -46,7 +46,7 @@ def test_misheard_unknown_words_are_proposed():
 
 
 def test_correction_becomes_a_recording_and_terms_are_accepted_with_one_command(ws, tmp_path):
-    from vocabd.daemon.inbox import handle, inbox_entries
+    from vocabd.inbox.drops import handle, inbox_entries
 
     kid = kept_id(ws, tmp_path)
     listed = cli("correct", "-w", str(ws.root))
@@ -110,7 +110,7 @@ def test_report_lists_which_corrections_the_new_adapter_gets_right(ws, tmp_path,
 
 
 def test_a_fixed_txt_dropped_into_the_inbox_corrects_the_kept_transcript(ws, tmp_path):
-    from vocabd.daemon.inbox import handle, inbox_entries
+    from vocabd.inbox.drops import handle, inbox_entries
 
     kid = kept_id(ws, tmp_path)
     (ws.inbox / f"{kid}.txt").write_text("restart kubectl on the PBX\n")

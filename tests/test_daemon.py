@@ -1,7 +1,7 @@
 """The daemon as a user runs it: `python -m vocabd start --foreground -w WS` in a subprocess, with the real
 SqliteHuey queue, consumer and watchdog observer. Stages come from `daemon_pipeline.py` (a small real
-pipeline that logs each stage) so a whole two-phase chain takes seconds; the last test runs the real
-`vocabd.jobs.pipeline` module to check the daemon process never loads torch.
+Pipeline that logs each stage, handed to the CLI by `daemon_runner.py`) so a whole two-phase chain takes
+seconds; the last tests run the real pipeline to check the daemon process never loads torch.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from tiny import tiny_workspace_config, wait_until
-from vocabd.daemon.lock import holder
-from vocabd.daemon.queue import open_huey
+from vocabd.chain.lock import holder
+from vocabd.chain.queue import open_huey
 from vocabd.daemon.service import check_location, install_agent, plan_agent, uninstall_agent
 from vocabd.errors import VocabdError
-from vocabd.jobs import state
+from vocabd.chain import record as state
 from vocabd.workspace import init_workspace
 
 TESTS = Path(__file__).parent
@@ -35,7 +35,7 @@ FULL_CHAIN = [f"chain1 {phase} {stage} {edge}" for phase in ("mini", "full") for
 
 
 def daemon_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]), "VOCABD_PIPELINE": "daemon_pipeline",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]),
            "VOCABD_DEBOUNCE_S": "0.3", "VOCABD_PAIR_WAIT_S": "0.6", "VOCABD_SETTLE_S": "0.3", "VOCABD_TICK_S": "0.1",
            "VOCABD_RETRY_DELAY_S": "0.2", "VOCABD_SHUTDOWN_S": "5", "VOCABD_LOG_CONSOLE": "0"}
     env.pop("VOCABD_HOME", None)
@@ -43,14 +43,17 @@ def daemon_env(**extra: str) -> dict[str, str]:
 
 
 def vocabd(ws, *args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vocabd", *args, "-w", str(ws.root)], capture_output=True,
+    """The CLI with the logging pipeline (`vocabd run` queues its chains)."""
+    return subprocess.run([sys.executable, "-m", "daemon_runner", *args, "-w", str(ws.root)], capture_output=True,
                           text=True, env=env or daemon_env(), timeout=timeout)
 
 
 class Daemon:
-    def __init__(self, ws, **env: str):
+    def __init__(self, ws, real: bool = False, **env: str):
+        """`vocabd start --foreground` with the logging pipeline, or with the real one when `real`."""
         self.ws = ws
-        self.proc = subprocess.Popen([sys.executable, "-m", "vocabd", "start", "--foreground", "-w", str(ws.root)],
+        program = "vocabd" if real else "daemon_runner"
+        self.proc = subprocess.Popen([sys.executable, "-m", program, "start", "--foreground", "-w", str(ws.root)],
                                      env=daemon_env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
         wait_until(lambda: (holder(ws) or {}).get("pid") == self.proc.pid or self.proc.poll() is not None,
@@ -72,8 +75,8 @@ def ws(tmp_path):
 def daemons():
     started: list[Daemon] = []
 
-    def start(ws, **env) -> Daemon:
-        started.append(Daemon(ws, **env))
+    def start(ws, real: bool = False, **env) -> Daemon:
+        started.append(Daemon(ws, real, **env))
         return started[-1]
 
     yield start
@@ -121,7 +124,6 @@ def test_jargon_drop_drives_both_phases_and_status_reports_it(ws, daemons):
     assert status["daemon"]["running"] and status["daemon"]["pid"] == daemon.proc.pid
     assert status["queue"]["pending"] == status["queue"]["scheduled"] == status["queue"]["failed"] == 0
     assert status["chain"]["state"] == "done" and status["chain"]["name"] == "chain1"
-    assert status["chain"]["last_event"] == "chain1 full evaluate end"
     assert status["inbox"] == {"waiting": [], "not_trained": [], "rejected": []}
     assert daemon.stop() == 0
     text = vocabd(ws, "status").stdout
@@ -261,7 +263,6 @@ def test_detached_start_then_stop(ws):
 def test_the_daemon_process_never_loads_torch(ws):
     """The real pipeline module, an idle real daemon: no torch in its memory map or its modules."""
     env = daemon_env()
-    env.pop("VOCABD_PIPELINE")
     proc = subprocess.Popen([sys.executable, "-m", "vocabd", "start", "--foreground", "-w", str(ws.root)], env=env)
     try:
         wait_until(lambda: (holder(ws) or {}).get("pid") == proc.pid, what="the daemon")
@@ -275,7 +276,7 @@ def test_the_daemon_process_never_loads_torch(ws):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     code = ("import sys, vocabd.cli, vocabd.daemon.process, vocabd.daemon.status, vocabd.daemon.service, "
-            "vocabd.jobs.pipeline; print(sorted(m for m in ('torch', 'transformers', 'peft', 'mlx') if m in sys.modules))")
+            "vocabd.chain.stages; print(sorted(m for m in ('torch', 'transformers', 'peft', 'mlx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -361,21 +362,20 @@ def test_vocabd_run_queues_a_chain_for_the_running_daemon(ws, daemons):
 # --- the real pipeline with a tiny model ----------------------------------------------------------
 
 def test_kill_9_mid_training_with_the_real_pipeline_then_restart_finishes(tmp_path, tiny_model, daemons):
-    from vocabd.jobs import pipeline
+    from vocabd.chain.status import chain_state
 
     root = tmp_path / "ws"
     root.mkdir()
     (root / "vocabd.toml").write_text(tiny_workspace_config(tiny_model))
     ws = init_workspace(root)
-    real = {"VOCABD_PIPELINE": "vocabd.jobs.pipeline", "VOCABD_POLL_SECONDS": "0.3"}
-    first = daemons(ws, **real)
+    first = daemons(ws, real=True, VOCABD_POLL_SECONDS="0.3")
     drop_jargon(ws, text="kubectl | cube control\nops@acme.io\n")
-    wait_until(lambda: pipeline.chain_state(ws)["stage"] == "poll", timeout=120, what="phase 1 training")
+    wait_until(lambda: chain_state(ws)["stage"] == "poll", timeout=120, what="phase 1 training")
     first.stop(signal.SIGKILL)
     assert state.is_live(ws)
-    second = daemons(ws, **real)
-    wait_until(lambda: pipeline.chain_state(ws)["state"] in ("done", "failed"), timeout=240, what="the chain's end")
-    final = pipeline.chain_state(ws)
+    second = daemons(ws, real=True, VOCABD_POLL_SECONDS="0.3")
+    wait_until(lambda: chain_state(ws)["state"] in ("done", "failed"), timeout=240, what="the chain's end")
+    final = chain_state(ws)
     assert final["state"] == "done", final
     # having run every real stage (synthesis, training launch, polls, evaluations): nothing heavy in the daemon
     maps = Path(f"/proc/{second.proc.pid}/maps")
@@ -392,19 +392,18 @@ def test_kill_9_mid_training_with_the_real_pipeline_then_restart_finishes(tmp_pa
 
 
 def test_detached_start_that_fails_says_why(ws):
-    failed = vocabd(ws, "start", env=daemon_env(VOCABD_PIPELINE="no_such_pipeline_module"))
+    failed = vocabd(ws, "start", env=daemon_env(VOCABD_TICK_S="soon"))
     assert failed.returncode == 1
-    assert "exited at start" in failed.stderr and "cannot import the pipeline module no_such_pipeline_module" in failed.stderr
+    assert "exited at start" in failed.stderr and "$VOCABD_TICK_S must be a number of seconds" in failed.stderr
     assert holder(ws) is None
 
 
 def test_a_stage_the_queue_lost_is_enqueued_again(ws):
     """The chain record names a queued stage that never reached SQLite (a failed enqueue): revive_lost re-enqueues it."""
-    import daemon_pipeline
-    from vocabd.daemon.queue import ChainQueue
-    from vocabd.daemon.timing import Timing
+    from daemon_pipeline import PIPELINE
+    from vocabd.chain.queue import ChainQueue
 
-    queue = ChainQueue(ws, Timing(), daemon_pipeline)
+    queue = ChainQueue(ws, 0.2, PIPELINE)
     state.new_chain(ws, "c1", state.Material(jargon=True))
     token = state.set_queued(ws, "c1", "mini", "mix", attempt=1, delay=0.0)
     assert queue.counts() == {"pending": 0, "scheduled": 0}

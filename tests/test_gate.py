@@ -1,8 +1,10 @@
 """The promotion gate: helps and does no harm, never blind, no jargon false alarms on general speech."""
 
+from vocabd.chain.gate import decide, decide_from_results
 from vocabd.config import GateConfig
+from vocabd.evaluation.evaluate import score_transcripts
+from vocabd.evaluation.runner import RunEvaluation, SetPair
 from vocabd.evaluation.uncertainty import paired_change, wer_spread
-from vocabd.jobs.gate import decide, decide_from_results
 
 
 def test_gate_promotes_when_primary_improves_and_safety_holds():
@@ -50,12 +52,12 @@ def test_one_stray_term_in_over_a_thousand_words_is_within_the_rate_and_the_reas
                       false_alarms_per_1000=0).promote
 
 
-def _result(refs: list[str], hyps: list[str], terms: dict | None = None) -> dict:
-    from vocabd.evaluation.metrics import wer
+def _result(refs: list[str], hyps: list[str], terms: tuple[str, ...] = ()):
+    return score_transcripts(refs, hyps, terms, audio=[f"/a/{i}.wav" for i in range(len(refs))])
 
-    return {"clips": len(refs), "wer": wer(refs, hyps), "wer_normalized": wer(refs, hyps, normalized=True),
-            "terms": terms or {}, "false_alarms": sum(t["false_alarms"] for t in (terms or {}).values()),
-            "utterances": [{"audio": f"/a/{i}.wav", "ref": r, "hyp": h} for i, (r, h) in enumerate(zip(refs, hyps))]}
+
+def _pair(base, adapter) -> SetPair:
+    return SetPair("m.jsonl", "synthetic", base, adapter)
 
 
 REFS = [f"the train to the city leaves at {h} in the morning" for h in range(1, 41)]
@@ -63,14 +65,12 @@ REFS = [f"the train to the city leaves at {h} in the morning" for h in range(1, 
 
 def test_results_from_a_false_alarming_adapter_are_refused():
     general = [f"Please book a table for {n} people tonight." for n in range(2, 12)]
-    fa = {"kubectl": {"expected": 0, "hits": 0, "false_alarms": 3, "recall": None}}
-    results = {
-        "primary": {"base": _result(REFS, [r.replace("city", "sitty") for r in REFS]), "adapter": _result(REFS, REFS)},
-        "safety": {"base": _result(general, general),
-                   "adapter": _result(general, [g.replace("book", "kubectl") for g in general[:3]] + general[3:],
-                                      fa)},
-    }
-    results["safety"]["adapter"]["wer_normalized"] = results["safety"]["base"]["wer_normalized"]  # WER alone holds
+    results = RunEvaluation(
+        primary=_pair(_result(REFS, [r.replace("city", "sitty") for r in REFS]), _result(REFS, REFS)),
+        safety=_pair(_result(general, general, ("kubectl",)),
+                     _result(general, [g.replace("book", "kubectl") for g in general[:3]] + general[3:], ("kubectl",))))
+    assert sum(t.false_alarms for t in results.safety.adapter.terms.values()) == 3
+    results.safety.adapter.wer_normalized = results.safety.base.wer_normalized  # WER alone holds
     decision = decide_from_results(results, GateConfig())
     assert not decision.promote and "false alarms" in decision.reason
 
@@ -79,18 +79,17 @@ def test_a_difference_on_a_few_clips_is_within_the_noise_and_the_reason_says_so(
     hyps = list(REFS)
     hyps[0] = REFS[0].replace("morning", "mourning")
     change = paired_change(_result(REFS, hyps), _result(REFS, REFS))
-    assert change["change"] < 0 and change["within_noise"] and change["clips"] == 40
+    assert change.change < 0 and change.within_noise and change.clips == 40
     big = paired_change(_result(REFS, [r.replace("city", "sitty") for r in REFS]), _result(REFS, REFS))
-    assert not big["within_noise"] and big["high"] < 0
-    decision = decide_from_results({"primary": {"base": _result(REFS, hyps), "adapter": _result(REFS, REFS)},
-                                    "safety": {"base": _result(REFS, REFS), "adapter": _result(REFS, REFS)}},
-                                   GateConfig())
+    assert not big.within_noise and big.high < 0
+    decision = decide_from_results(RunEvaluation(_pair(_result(REFS, hyps), _result(REFS, REFS)),
+                                                 _pair(_result(REFS, REFS), _result(REFS, REFS))), GateConfig())
     assert decision.promote and "within the noise" in decision.reason and "40 clips" in decision.reason
 
 
 def test_wer_spread_gives_clips_words_and_an_interval_around_the_wer():
     hyps = [r.replace("city", "sitty") if i % 4 == 0 else r for i, r in enumerate(REFS)]
     spread = wer_spread(_result(REFS, hyps))
-    assert spread["clips"] == 40 and spread["words"] == sum(len(r.split()) for r in REFS)
-    assert spread["low"] < spread["wer"] < spread["high"]
-    assert abs(spread["wer"] - 10 / spread["words"]) < 1e-9
+    assert spread.clips == 40 and spread.words == sum(len(r.split()) for r in REFS)
+    assert spread.low < spread.wer < spread.high
+    assert abs(spread.wer - 10 / spread.words) < 1e-9

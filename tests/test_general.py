@@ -12,7 +12,7 @@ import soundfile as sf
 
 from vocabd.general import hub, pool, synthetic
 from vocabd.general.texts import load_sentences, split_texts
-from vocabd.jobs.evaluate import safety_set
+from vocabd.evaluation.runner import safety_set
 from vocabd.manifest import load_manifest
 from vocabd.split import text_key
 from vocabd.training.options import replay_manifest

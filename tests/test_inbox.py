@@ -13,7 +13,7 @@ import pytest
 from tiny import wait_until
 from vocabd.audio import load_audio, write_wav
 from vocabd.daemon import inbox, ledger
-from vocabd.daemon.inbox import handle, inbox_entries, is_ignored
+from vocabd.inbox.drops import handle, inbox_entries, is_ignored
 from vocabd.split import split_for_text
 from vocabd.daemon.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher
@@ -299,7 +299,7 @@ def test_files_present_at_start_are_picked_up(ws):
 # --- when is there new material to train on? ------------------------------------------------------
 
 def test_new_material_counts_chains_started_outside_the_daemon(ws):
-    import daemon_pipeline
+    from daemon_pipeline import PIPELINE
     from vocabd.daemon.material import new_material, untrained_items
 
     assert not new_material(ws)
@@ -307,7 +307,7 @@ def test_new_material_counts_chains_started_outside_the_daemon(ws):
     handle(ws, inbox_entries(ws))
     assert new_material(ws)
     assert [i["files"] for i in untrained_items(ws)] == [["terms.txt"]]
-    daemon_pipeline.start_chain(ws)  # as `vocabd run --foreground` would: the chain record keeps the counter
+    PIPELINE.start(ws)  # as `vocabd run --foreground` would: the chain record keeps the counter
     assert not new_material(ws) and untrained_items(ws) == []
     (ws.inbox / "more.txt").write_text("kubectl\n", encoding="utf-8")
     handle(ws, inbox_entries(ws))

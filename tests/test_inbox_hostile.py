@@ -18,8 +18,8 @@ import soundfile as sf
 
 from tiny import wait_until
 from vocabd.audio import write_wav
-from vocabd.daemon import ledger
-from vocabd.daemon.inbox import classify, handle, inbox_entries, ingest
+from vocabd.inbox import ledger
+from vocabd.inbox.drops import classify, handle, inbox_entries, ingest
 from vocabd.daemon.status import inbox_status
 from vocabd.daemon.timing import Timing
 from vocabd.daemon.watcher import InboxWatcher

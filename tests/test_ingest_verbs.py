@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from tiny import speech_wav
 from vocabd.cli import main
-from vocabd.daemon.lock import DaemonLock
+from vocabd.chain.lock import DaemonLock
 from vocabd.split import split_for_text
 from vocabd.workspace import Workspace, init_workspace
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vocabd.jargon import MAX_BYTES, JargonError, Term, parse_jargon, spoken_form, spoken_forms
-from vocabd.sentences import TEMPLATES, generate_sentences, template_split
+from vocabd.synthesis.sentences import TEMPLATES, generate_sentences, template_split
 
 
 def write(tmp_path: Path, data: bytes | str, name: str = "jargon.txt") -> Path:

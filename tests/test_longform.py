@@ -68,7 +68,7 @@ def test_alignment_keeps_order():
 def test_long_recording_is_taken_in_and_split_by_the_chain_worker(tiny_model, tmp_path, long_speech):
     """Ingest keeps it (not rejected); the worker subprocess splits it with the base model (here the tiny
     random one, whose words never align: every piece is left out, each with its reason)."""
-    from vocabd.daemon.inbox import handle, inbox_entries
+    from vocabd.inbox.drops import handle, inbox_entries
     from vocabd.longform.pending import pending, read_results, split_pending
     from vocabd.workspace import init_workspace, open_workspace
 

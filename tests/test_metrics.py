@@ -1,6 +1,6 @@
 import pytest
 
-from vocabd.evaluation.metrics import count_term, normalize, overall_recall, term_stats, wer
+from vocabd.scoring.metrics import count_term, normalize, overall_recall, term_stats, wer
 
 
 def test_wer_counts_substitutions_deletions_insertions():

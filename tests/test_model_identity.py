@@ -82,7 +82,7 @@ def test_the_offline_build_says_what_it_is(tiny_model):
 
 def test_the_evaluate_stage_loads_the_base_the_adapter_was_trained_on(trained, tiny_model, tmp_path):
     """`[model] base` changed after training: base and adapter are still measured on the adapter's own base."""
-    from vocabd.jobs.evaluate import evaluate_model
+    from vocabd.evaluation.runner import evaluate_model
     from vocabd.workspace import open_workspace
 
     best, audio = trained
@@ -99,7 +99,7 @@ def test_the_evaluate_stage_loads_the_base_the_adapter_was_trained_on(trained, t
 
 def test_a_cached_base_evaluation_is_made_again_when_the_scoring_code_changes(trained, tmp_path, monkeypatch):
     """An upgraded vocabd that transcribes or scores differently does not compare against the old figures."""
-    import vocabd.jobs.evaluate as stage
+    import vocabd.evaluation.runner as stage
     from vocabd.workspace import open_workspace
 
     best, _ = trained

@@ -12,8 +12,13 @@ import time
 import pytest
 
 from tiny import tiny_workspace_config
-from vocabd.jobs import pipeline, state
-from vocabd.jobs.gate import decide_from_results
+from vocabd.chain import record as state
+from vocabd.chain import stages as pipeline
+from vocabd.chain.gate import decide_from_results
+from vocabd.chain.stages import PIPELINE
+from vocabd.chain.status import chain_state
+from vocabd.evaluation.evaluate import score_transcripts
+from vocabd.evaluation.runner import RunEvaluation, SetPair
 from vocabd.report import build_report, render_markdown, write_report
 from vocabd.workspace import init_workspace
 from vocabd.training.status import load_status
@@ -23,26 +28,19 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # report --------------------------------------------------------------------------------------------
 
-def _result(wer: float, hyps: list[str], refs: list[str], recall: float) -> dict:
-    return {
-        "clips": len(refs), "wer": wer, "wer_normalized": wer * 0.8, "term_recall": recall,
-        "terms": {"kubectl": {"expected": 2, "hits": int(2 * recall), "false_alarms": 0, "recall": recall}},
-        "utterances": [{"audio": f"/a/{i}.wav", "ref": r, "hyp": h, "wer": 0.0} for i, (r, h) in
-                       enumerate(zip(refs, hyps))],
-    }
+def _result(hyps: list[str], refs: list[str]):
+    return score_transcripts(refs, hyps, ["kubectl"], audio=[f"/a/{i}.wav" for i in range(len(refs))])
 
 
-def _results() -> dict:
+def _results() -> RunEvaluation:
     refs = ["run kubectl get pods", "mail ops@acme.io today", "the sun is warm"]
-    return {
-        "primary": {"manifest": "data/synthetic_eval.jsonl", "kind": "synthetic",
-                    "base": _result(0.5, ["run cube cuddle get pods", "mail ops at acme dot io today",
-                                          "the sun is warm"], refs, 0.0),
-                    "adapter": _result(0.1, ["run kubectl get pods", "mail ops@acme.io today", "the sun is warm"],
-                                       refs, 1.0)},
-        "safety": {"manifest": "data/safety_eval.jsonl",
-                   "base": _result(0.05, ["a"], ["a"], 0.0), "adapter": _result(0.09, ["a"], ["a"], 0.0)},
-    }
+    general = ["the sun is warm today", "we walk to the shop"]
+    return RunEvaluation(
+        primary=SetPair("data/synthetic_eval.jsonl", "synthetic",
+                        _result(["run cube cuddle get pods", "mail ops at acme dot io today", "the sun is warm"], refs),
+                        _result(["run kubectl get pods", "mail ops@acme.io today", "the sun is warm"], refs)),
+        safety=SetPair("data/safety_eval.jsonl", "general speech", _result(general, general),
+                       _result(["the sun is warm to day", "we walk to the shop"], general)))
 
 
 def test_report_files_and_contents(tmp_path):
@@ -53,19 +51,19 @@ def test_report_files_and_contents(tmp_path):
     (run_dir / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     results = _results()
     gate = decide_from_results(results, ws.config.gate)
-    report = build_report(ws, "adapt-x", "full", results, gate.to_dict(), None)
+    report = build_report(ws, "adapt-x", "full", results, gate, {})
     md = write_report(ws, report)
 
     assert (run_dir / "wer.png").read_bytes()[:8] == PNG_MAGIC
     saved = json.loads((run_dir / "report.json").read_text())
-    assert saved["gate"]["promote"] is False  # safety rose 0.04 -> 0.072 (normalized), beyond 0.005
+    assert saved["gate"]["promote"] is False  # safety rose from 0 (two errors in nine words), beyond 0.005
     assert [p["step"] for p in saved["training"]["curve"]] == [0, 2]
     text = md.read_text()
     assert "NOT PROMOTED" in text and "safety WER rose" in text
     assert "No real recordings were available" in text
     assert "| mail ops@acme.io today | mail ops at acme dot io today | mail ops@acme.io today |" in text
     assert "the sun is warm |" not in text  # no jargon, no symbol: not in the side-by-side table
-    assert "`kubectl` | 2 | 0.00 | 1.00 |" in text
+    assert "`kubectl` | 1 | 0.00 | 1.00 |" in text
     primary = saved["table"][0]
     assert primary["words"] == 12 and primary["change"]["clips"] == 3  # base and adapter on the same 3 clips
     assert primary["change"]["change"] < 0 and primary["base_interval"][0] <= primary["base_interval"][1]
@@ -82,7 +80,6 @@ def test_side_by_side_picks_whole_jargon_words_and_symbols():
 
 def test_markdown_escapes_pipes():
     results = _results()
-    results["primary"]["base"]["utterances"][0]["hyp"] = "a | b"
     report = {"experiment": "e", "phase": "mini", "created": "now", "model": "m", "adapter": "a", "notes": [],
               "gate": None, "table": [], "terms": [], "timings": {},
               "transcripts": {"primary": [{"ref": "kubectl", "base": "a | b", "adapter": "kubectl"}]},
@@ -107,17 +104,17 @@ def test_new_chain_supersedes_the_old_one(tmp_path):
     (ws.data / "jargon.txt").write_text("kubectl\n")
     first, phase, stage = pipeline.start_chain(ws)
     assert (phase, stage) == ("mini", "synthesize")
-    assert pipeline.chain_state(ws)["resume"] == [first, "mini", "synthesize"]
+    assert chain_state(ws)["resume"] == [first, "mini", "synthesize"]
     second, _, _ = pipeline.start_chain(ws)
     assert second != first
     # a stale task of the old chain does nothing and enqueues nothing
     assert pipeline.run_stage(ws, first, "mini", "synthesize") == pipeline.StageOutcome(None)
-    assert pipeline.chain_state(ws)["name"] == second
+    assert chain_state(ws)["name"] == second
 
 
 def test_pipeline_is_torch_free():
-    code = ("import sys, vocabd.jobs.pipeline, vocabd.jobs.foreground, vocabd.report, vocabd.jobs.train, "
-            "vocabd.jobs.poll, vocabd.jobs.evaluate; print('torch' in sys.modules)")
+    code = ("import sys, vocabd.chain.stages, vocabd.chain.foreground, vocabd.report, vocabd.training.phase, "
+            "vocabd.training.watch, vocabd.evaluation.runner; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -134,7 +131,7 @@ def tiny_ws(tmp_path, tiny_model, monkeypatch):
 
 
 def _ingest(ws) -> None:
-    from vocabd.daemon.inbox import handle, inbox_entries
+    from vocabd.inbox.drops import handle, inbox_entries
 
     outcomes = handle(ws, inbox_entries(ws))
     assert [o.status for o in outcomes] == ["done"] * len(outcomes)
@@ -143,7 +140,7 @@ def _ingest(ws) -> None:
 def test_restarted_train_stage_and_killed_training_are_recovered(tiny_ws):
     """Phase 1 driven task by task (as the daemon's queue does): a re-run train stage finds the live run;
     a kill -9 is resumed."""
-    from vocabd.jobs.driver import run_task
+    from vocabd.chain.driver import run_task
 
     ws = tiny_ws
     (ws.data / "jargon.txt").write_text("kubectl | cube control\nops@acme.io\n")
@@ -152,7 +149,7 @@ def test_restarted_train_stage_and_killed_training_are_recovered(tiny_ws):
     stages = []
     while state.current(ws).phase == "mini":
         stage = state.current(ws).stage
-        task = run_task(ws, pipeline, token, retry_first=0.1)
+        task = run_task(ws, PIPELINE, token, retry_first=0.1)
         stages.append(stage)
         if stage == "train":
             pid = state.current(ws).train_pid
@@ -169,7 +166,7 @@ def test_restarted_train_stage_and_killed_training_are_recovered(tiny_ws):
     assert chain.resumes == {"mini": 1} and chain.state == "queued"
     assert chain.train_pid == load_status(ws.run_dir(f"{name}_mini")).pid != pid  # the resume's pid is recorded
     assert chain.results["mini"].mix.rows > 0 and chain.results["mini"].synthesize.clips > 0  # typed results
-    assert pipeline.chain_state(ws)["resume"] == [name, "full", "synthesize"]
+    assert chain_state(ws)["resume"] == [name, "full", "synthesize"]
     assert (ws.run_dir(f"{name}_mini") / "report.md").is_file()
 
 
@@ -181,7 +178,6 @@ def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_w
     env = {**os.environ, "VOCABD_DEBOUNCE_S": "0.3", "VOCABD_SETTLE_S": "0.3", "VOCABD_TICK_S": "0.1",
            "VOCABD_POLL_SECONDS": "0.3", "VOCABD_LOG_CONSOLE": "0"}
     env.pop("VOCABD_HOME", None)
-    env.pop("VOCABD_PIPELINE", None)
     daemon = subprocess.Popen([sys.executable, "-m", "vocabd", "start", "--foreground", "-w", str(ws.root)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -190,14 +186,14 @@ def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_w
         part.write_text("kubectl | cube control\nops@acme.io\nWER | W E R\n")
         part.rename(ws.inbox / "terms.txt")
         deadline = time.monotonic() + 240
-        while pipeline.chain_state(ws)["state"] not in ("done", "failed") and time.monotonic() < deadline:
+        while chain_state(ws)["state"] not in ("done", "failed") and time.monotonic() < deadline:
             assert daemon.poll() is None, "the daemon exited"
             time.sleep(0.5)
     finally:
         daemon.send_signal(signal.SIGINT)
         daemon.wait(timeout=30)
 
-    final = pipeline.chain_state(ws)
+    final = chain_state(ws)
     assert final["state"] == "done", final
     name = final["name"]
     assert (ws.inbox / "done" / "terms.txt").is_file()
@@ -224,11 +220,11 @@ def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_w
 
 
 def test_phase1_failure_writes_failed_md_and_stops(tiny_ws):
-    from vocabd.jobs.foreground import run_foreground
+    from vocabd.chain.foreground import run_foreground
 
     ws = tiny_ws
     (ws.data / "jargon.txt").write_bytes(bytes(range(256)) * 4)  # a corrupt list reached data/
-    final = run_foreground(ws)
+    final = run_foreground(ws, retry_delay=0.1)
 
     assert final["state"] == "failed" and final["resume"] is None
     failed = ws.run_dir(f"{final['name']}_mini") / "FAILED.md"
@@ -241,7 +237,7 @@ def test_phase1_failure_writes_failed_md_and_stops(tiny_ws):
 
 
 def test_demo_workspace_is_built_from_the_repo_and_says_what_it_is(tmp_path):
-    from vocabd.daemon.inbox import handle, inbox_entries
+    from vocabd.inbox.drops import handle, inbox_entries
     from vocabd.demo import create_demo
     from vocabd.manifest import load_manifest
 

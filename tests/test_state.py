@@ -16,7 +16,7 @@ import pytest
 
 from test_daemon import daemon_env, daemons, drop_jargon, vocabd  # noqa: F401 (fixture)
 from tiny import wait_until
-from vocabd.daemon.lock import holder
+from vocabd.chain.lock import holder
 from vocabd.log import configure_logging, get_logger
 from vocabd.workspace import init_workspace
 
@@ -40,7 +40,7 @@ def imported(ws) -> list[str]:
 
 def test_stage_children_never_import_modules_from_the_workspace(ws, tmp_path, monkeypatch):
     from vocabd.errors import VocabdError
-    from vocabd.jobs.evaluate import _run_evaluate
+    from vocabd.evaluation.runner import _run_evaluate
     from vocabd.training.launch import spawn_trainer
     from vocabd.training.run_folder import RunFolder
 
@@ -88,7 +88,7 @@ class Exploit:
 def plant_pickle_rows(ws) -> None:
     import pickle
 
-    from vocabd.daemon.queue import open_huey
+    from vocabd.chain.queue import open_huey
 
     huey = open_huey(ws)
     row = pickle.dumps(Exploit(ws.root / "PWNED"))
@@ -98,12 +98,11 @@ def plant_pickle_rows(ws) -> None:
 
 
 def test_a_crafted_pickle_row_in_the_queue_never_runs(ws, daemons):
-    import daemon_pipeline
-    from vocabd.daemon.queue import ChainQueue
-    from vocabd.daemon.timing import Timing
+    from daemon_pipeline import PIPELINE
+    from vocabd.chain.queue import ChainQueue
 
     plant_pickle_rows(ws)
-    assert ChainQueue(ws, Timing(), daemon_pipeline).queued_tokens() == set()  # read, refused, skipped
+    assert ChainQueue(ws, 0.2, PIPELINE).queued_tokens() == set()  # read, refused, skipped
     assert vocabd(ws, "status").returncode == 0
     daemon = daemons(ws)
     wait_until(lambda: "dropped, never executed" in ws.log_file.read_text(), what="the daemon to drop the row")
@@ -114,7 +113,7 @@ def test_a_crafted_pickle_row_in_the_queue_never_runs(ws, daemons):
     assert "BadQueueRow" in dropped[0]["exception"]
 
 
-# --- pids from workspace files (item 4) -----------------------------------------------------------
+# --- pids from workspace files -----------------------------------------------------------
 
 def fake_trainer(ws, run: str) -> subprocess.Popen:
     """A process that holds the run's lock and carries the chain trainer's command line, like a real one."""
@@ -128,14 +127,14 @@ def fake_trainer(ws, run: str) -> subprocess.Popen:
 
 
 def plant_chain(ws, **fields) -> None:
-    from vocabd.jobs import state
+    from vocabd.chain import record as state
 
     state.new_chain(ws, "adapt-old", state.Material(jargon=True))
     state.update(ws, "adapt-old", **fields)
 
 
 def test_a_planted_pid_is_never_signalled(ws):
-    from vocabd.jobs import pipeline
+    from vocabd.chain import stages as pipeline
 
     (ws.data / "jargon.txt").write_text("kubectl\n")
     bystander = subprocess.Popen(["sleep", "300"])
@@ -152,7 +151,7 @@ def test_a_planted_pid_is_never_signalled(ws):
 
 
 def test_the_proven_trainer_of_a_superseded_chain_is_stopped(ws):
-    from vocabd.jobs import pipeline
+    from vocabd.chain import stages as pipeline
     from vocabd.training.status import is_trainer
 
     (ws.data / "jargon.txt").write_text("kubectl\n")
@@ -168,7 +167,7 @@ def test_the_proven_trainer_of_a_superseded_chain_is_stopped(ws):
 
 
 def test_vocabd_stop_signals_only_the_daemon_holding_the_lock(ws, daemons):
-    from vocabd.daemon.lock import lock_path
+    from vocabd.chain.lock import lock_path
 
     daemon = daemons(ws)
     bystander = subprocess.Popen(["sleep", "300"])
@@ -183,18 +182,18 @@ def test_vocabd_stop_signals_only_the_daemon_holding_the_lock(ws, daemons):
         bystander.wait()
 
 
-# --- a corrupt queue.db (item 12) -----------------------------------------------------------------
+# --- a corrupt queue.db -----------------------------------------------------------------
 
 def plant_live_chain(ws, stage: str = "mix") -> None:
     """The chain record names chain1's `stage` as queued (the daemon_pipeline runs any chain name)."""
-    from vocabd.jobs import state
+    from vocabd.chain import record as state
 
     state.new_chain(ws, "chain1", state.Material(jargon=True))
     state.set_queued(ws, "chain1", "mini", stage)
 
 
 def truncated_queue(ws) -> None:
-    from vocabd.daemon.queue import open_huey
+    from vocabd.chain.queue import open_huey
 
     huey = open_huey(ws)
     for i in range(300):
@@ -244,21 +243,21 @@ def test_a_queue_that_goes_corrupt_under_the_daemon_stops_it_with_what_to_do(ws,
     assert corrupt and "vocabd doctor --repair" in corrupt[0]["error"]
 
 
-# --- torn or malformed state files (item 13) -------------------------------------------------------
+# --- torn or malformed state files -------------------------------------------------------
 
 def test_a_torn_chain_record_is_reported_never_read_as_a_finished_chain(ws, daemons):
-    import daemon_pipeline
-    from vocabd.daemon.queue import ChainQueue
-    from vocabd.daemon.timing import Timing
-    from vocabd.jobs import pipeline, state
+    from daemon_pipeline import PIPELINE
+    from vocabd.chain import record as state
+    from vocabd.chain.queue import ChainQueue
+    from vocabd.chain.stages import run_stage
 
     plant_live_chain(ws, stage="train")
     token = state.current(ws).token
     whole = state.chain_path(ws).read_text()
     state.chain_path(ws).write_text(whole[: len(whole) // 2])  # torn mid-write by hand or a full disk
     with pytest.raises(state.StateCorrupt, match="chain.json is unreadable"):
-        pipeline.run_stage(ws, "chain1", "mini", "train")
-    ChainQueue(ws, Timing(), daemon_pipeline).execute("chain1", "mini", "train", token, 1)  # the Huey task
+        run_stage(ws, "chain1", "mini", "train")
+    ChainQueue(ws, 0.2, PIPELINE).execute("chain1", "mini", "train", token, 1)  # the Huey task
     assert state.chain_path(ws).read_text() == whole[: len(whole) // 2]  # nothing marked done
     assert not (ws.root / "stages.log").exists()  # and no stage ran
     status = vocabd(ws, "status")
@@ -273,7 +272,7 @@ def test_a_torn_chain_record_is_reported_never_read_as_a_finished_chain(ws, daem
 @pytest.mark.parametrize("text", ['[]', '{"chain": {"name": 7}}', '{"chain": {"name": "c", "state": "bogus"}}',
                                   '{"chain": {"name": "c", "timings": []}}', '{"failures": {}}'])
 def test_a_chain_record_of_the_wrong_shape_is_refused(ws, text):
-    from vocabd.jobs import state
+    from vocabd.chain import record as state
 
     state.chain_path(ws).write_text(text)
     with pytest.raises(state.StateCorrupt, match="vocabd doctor"):
@@ -293,18 +292,18 @@ def test_an_inbox_ledger_of_the_wrong_shape_is_reported_by_status_without_a_trac
     assert vocabd(ws, "status").stdout.count("Traceback") == 0 and vocabd(ws, "doctor").returncode == 0
 
 
-# --- a foreground run holds the workspace (issue 14 item 4) ----------------------------------------
+# --- a foreground run holds the workspace ----------------------------------------
 
 def test_status_names_the_foreground_run_and_its_running_stage(tmp_path, tiny_model):
     from tiny import tiny_workspace_config
-    from vocabd.jobs import state
+    from vocabd.chain import record as state
 
     root = tmp_path / "ws"
     root.mkdir()
     (root / "vocabd.toml").write_text(tiny_workspace_config(tiny_model))
     ws = init_workspace(root)
     (ws.data / "jargon.txt").write_text("kubectl | cube control\n")
-    env = {**daemon_env(VOCABD_POLL_SECONDS="0.3"), "VOCABD_PIPELINE": "vocabd.jobs.pipeline"}
+    env = daemon_env(VOCABD_POLL_SECONDS="0.3")
     run = subprocess.Popen([sys.executable, "-m", "vocabd", "run", "--foreground", "-w", str(ws.root)], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -326,11 +325,11 @@ def test_status_names_the_foreground_run_and_its_running_stage(tmp_path, tiny_mo
     assert holder(ws) is None and state.current(ws).live  # continued by the next run or daemon
 
 
-# --- worker processes: a request in, a result out (issue 12, the worker boundary) -------------------
+# --- worker processes: a request in, a result out -------------------
 
 def test_an_evaluation_worker_reports_its_own_error_not_a_stderr_tail(ws):
     from vocabd.errors import VocabdError
-    from vocabd.jobs.evaluate import _run_evaluate
+    from vocabd.evaluation.runner import _run_evaluate
 
     manifest = ws.data / "empty_eval.jsonl"
     manifest.write_text(json.dumps({"audio": "missing.wav", "text": "hello"}) + "\n")
@@ -352,9 +351,9 @@ def test_the_voice_sample_is_transcribed_in_a_worker_process(tiny_model):
 
 def test_the_chain_record_is_changed_in_turn_across_processes(ws):
     """`vocabd run` (another process) and the daemon's threads change the record under one flock."""
-    from vocabd.jobs import state
+    from vocabd.chain import record as state
 
-    code = ("import sys; from vocabd.workspace import open_workspace; from vocabd.jobs import state\n"
+    code = ("import sys; from vocabd.workspace import open_workspace; from vocabd.chain import record as state\n"
             "ws = open_workspace(__import__('pathlib').Path(sys.argv[1]))\n"
             "for _ in range(40):\n"
             "    with state.editing(ws) as record:\n"
@@ -366,7 +365,7 @@ def test_the_chain_record_is_changed_in_turn_across_processes(ws):
 
 def test_one_json_reader_one_policy_for_a_torn_file(tmp_path):
     """Absent is None; torn, unreadable or not an object is an error naming the file, wherever it is read."""
-    from vocabd.daemon.ledger import read_state
+    from vocabd.inbox.ledger import read_state
     from vocabd.errors import VocabdError, WorkspaceError
     from vocabd.files import CorruptFile, read_json
     from vocabd.training.run_folder import RunFolder

@@ -13,11 +13,11 @@ from vocabd.workspace import init_workspace
 STAGE_IN_A_FRESH_PROCESS = """
 import json, sys
 from pathlib import Path
-from vocabd.jobs.pipeline import stage_synthesize
+from vocabd.chain.stages import stage_synthesize
 from vocabd.workspace import open_workspace
 
 outcome = stage_synthesize(open_workspace(Path(sys.argv[1])), "chain1", "mini")
-loaded = sorted(m for m in ("vocabd.jobs.synthesize", "vocabd.tts", "onnxruntime", "piper") if m in sys.modules)
+loaded = sorted(m for m in ("vocabd.synthesis.synthesize", "vocabd.tts", "onnxruntime", "piper") if m in sys.modules)
 print(json.dumps({"next": outcome.next_stage, "loaded": loaded}))
 """
 

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from tiny import speech_wav
 from vocabd.cli import main
-from vocabd.jobs.mix import MAX_REPEAT, MixError, mix, target_counts, upsample
-from vocabd.jobs.synthesize import render_sentences, synthesize, synthesize_heldout
+from vocabd.synthesis.mix import MAX_REPEAT, MixError, mix, target_counts, upsample
+from vocabd.synthesis.synthesize import render_sentences, synthesize, synthesize_heldout
 from vocabd.manifest import Clip, load_manifest, write_manifest
-from vocabd.sentences import Sentence
+from vocabd.synthesis.sentences import Sentence
 from vocabd.tts import SynthesisError, unavailable_reason
 from vocabd.tts.espeak import EspeakSynthesizer
 from vocabd.workspace import Workspace, init_workspace

@@ -57,7 +57,7 @@ def train_events(run: Path, kind: str = "train") -> list[dict]:
 
 def test_daemon_side_modules_do_not_import_torch():
     code = ("import sys, vocabd.cli, vocabd.training.status, vocabd.training.launch, vocabd.training.poll, "
-            "vocabd.training.cli_run, vocabd.training.options, vocabd.jobs.train; "
+            "vocabd.training.cli_run, vocabd.training.options, vocabd.training.phase; "
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

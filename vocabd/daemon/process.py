@@ -157,11 +157,12 @@ def stop_stage_helpers() -> None:
 
 def run_foreground(ws: Workspace, timing: Timing | None = None, pipeline: Pipeline = PIPELINE) -> None:
     """`vocabd start --foreground`: hold the lock and run until a signal."""
+    timing = timing or Timing.from_env()  # a bad $VOCABD_*_S stops the start before it takes the lock
     console = os.environ.get(CONSOLE_ENV, "1") != "0"
     configure_logging(ws.log_file, console=console)
     with DaemonLock(ws):
         refuse_broken_state(ws)
-        Daemon(ws, timing or Timing.from_env(), pipeline).run()
+        Daemon(ws, timing, pipeline).run()
 
 
 def refuse_broken_state(ws: Workspace) -> None:
