@@ -12,7 +12,7 @@ import pytest
 
 from tiny import wait_until
 from vocabd.audio import load_audio, write_wav
-from vocabd.daemon import inbox, ledger
+from vocabd.inbox import drops, ledger
 from vocabd.inbox.drops import handle, inbox_entries, is_ignored
 from vocabd.split import split_for_text
 from vocabd.daemon.timing import Timing
@@ -343,6 +343,6 @@ def test_watcher_falls_back_to_polling_when_inotify_is_exhausted(ws, monkeypatch
 
 def test_huge_audio_is_refused_before_decoding(ws):
     with open(ws.inbox / "meeting.wav", "wb") as f:
-        f.truncate(inbox.MAX_AUDIO_BYTES + 1)  # sparse: no disk used
+        f.truncate(drops.MAX_AUDIO_BYTES + 1)  # sparse: no disk used
     [outcome] = handle(ws, inbox_entries(ws))
     assert outcome.status == "rejected" and "far too large" in outcome.message
