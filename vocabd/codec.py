@@ -18,6 +18,7 @@ from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 from vocabd.errors import VocabdError
 
 T = TypeVar("T")
+SCALARS = {int: "a whole number", str: "a string", bool: "true or false"}
 
 
 class DecodeError(VocabdError):
@@ -91,10 +92,10 @@ def _decode_scalar(hint: Any, data: Any, where: str) -> Any:
         if isinstance(data, (int, float)) and not isinstance(data, bool):
             return float(data)
         raise DecodeError(f"{where} is {data!r}, not a number")
-    if hint in (int, str, bool):
+    if hint in SCALARS:
         if isinstance(data, hint) and (hint is bool or not isinstance(data, bool)):
             return data
-        raise DecodeError(f"{where} is {data!r}, not a {hint.__name__}")
+        raise DecodeError(f"{where} is {data!r}, not {SCALARS[hint]}")
     raise DecodeError(f"{where}: no decoding for {hint!r}")
 
 
