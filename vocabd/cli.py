@@ -160,7 +160,8 @@ def log_to_workspace(workspace: Path | None) -> None:
 def take_in_inbox_for(manifest: Path | None, workspace: Path | None) -> None:
     """Before reading a workspace manifest: ingest the inbox when that manifest is one ingest writes,
     else say what brings the waiting files in. Manifests outside any workspace are left alone."""
-    from vocabd.inbox.ingest import note_derived_manifest, reads_ingested_material, take_in_inbox_first
+    from vocabd.chain.lock import take_in_inbox_first
+    from vocabd.inbox.ingest import note_derived_manifest, reads_ingested_material
 
     if manifest is None:
         return
@@ -421,7 +422,7 @@ def synthesize(count: int | None, phase: str, heldout: bool, workspace: Path | N
     """Jargon sentences in the best available voice -> data/synthetic/*.wav + data/synthetic_train(_mini).jsonl."""
     from vocabd.synthesis.synthesize import summary_text, synthesize as run_synthesis, synthesize_heldout
 
-    from vocabd.inbox.ingest import take_in_inbox_first
+    from vocabd.chain.lock import take_in_inbox_first
 
     ws = open_ws(workspace)
     configure_logging(ws.log_file, console=True)
@@ -442,7 +443,7 @@ def mix(phase: str, replay: Path | None, replay_ratio: float, workspace: Path | 
     """Synthetic + real recordings -> data/mixed_train(_mini).jsonl; prints per-source counts and hours."""
     from vocabd.synthesis.mix import mix as run_mix, summary_text
 
-    from vocabd.inbox.ingest import take_in_inbox_first
+    from vocabd.chain.lock import take_in_inbox_first
 
     ws = open_ws(workspace)
     configure_logging(ws.log_file, console=True)
