@@ -92,8 +92,8 @@ def test_the_evaluate_stage_loads_the_base_the_adapter_was_trained_on(trained, t
     ws = open_workspace(ws.root)
     ws.manifest("eval").write_text(json.dumps({"audio": str(audio), "text": "hello there"}) + "\n")
     base = read_identity(best)
-    assert evaluate_model(ws, ws.manifest("eval"), best)["model"] == base.name  # not refused: the right base
-    assert evaluate_model(ws, ws.manifest("eval"), base=base)["model"] == base.name
+    assert evaluate_model(ws, ws.manifest("eval"), best).model == base.name  # not refused: the right base
+    assert evaluate_model(ws, ws.manifest("eval"), base=base).model == base.name
     assert [p.name for p in ws.eval_cache.glob("base-eval-*.json")]  # cached under the base's weight hash
 
 
