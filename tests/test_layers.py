@@ -28,7 +28,7 @@ def imported(path: Path, module: str) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([node.module] if node.module else []))
             found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)  # `from vocabd import ingest`
+            found.update(f"{base}.{alias.name}" for alias in node.names)  # `from vocabd.inbox import ingest`
     return found
 
 

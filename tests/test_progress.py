@@ -13,7 +13,7 @@ from rich.console import Console
 
 from vocabd.daemon.status import follow_status
 from vocabd.chain import record as state
-from vocabd.progress import LiveLine, stage_line
+from vocabd.chain.progress import LiveLine, stage_line
 from vocabd.training.status import RunStatus, acquire_run_lock, write_status
 from vocabd.workspace import init_workspace
 

@@ -2,8 +2,8 @@
 in one terminal.
 
 The same steps (`vocabd.chain.driver.run_task`) the queue's tasks take, in a loop, holding the workspace
-lock as a foreground run; while a stage runs, one live line per stage (vocabd.progress) follows it, as the
-stage's `show` in `vocabd.chain.spec` says. An unfinished chain in the chain record is continued.
+lock as a foreground run; while a stage runs, one live line per stage (`vocabd.chain.progress`) follows it,
+as the stage's `show` in `vocabd.chain.spec` says. An unfinished chain in the chain record is continued.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from vocabd.chain.lock import FOREGROUND, DaemonLock
 from vocabd.chain.stages import PIPELINE, Pipeline
 from vocabd.chain.status import chain_state
 from vocabd.inbox.ingest import ingest_inbox, print_outcomes
-from vocabd.progress import LiveLine, stage_line
+from vocabd.chain.progress import LiveLine, stage_line
 from vocabd.workspace import Workspace
 
 

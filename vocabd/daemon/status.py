@@ -195,7 +195,7 @@ def follow_status(ws: Workspace, console: Any) -> int:
 def _follow_stage(ws: Workspace, chain: dict[str, Any], console: Any) -> dict[str, Any]:
     """One live line while the chain stays at this stage; returns the chain as it is afterwards."""
     from vocabd.chain.record import LIVE_STATES
-    from vocabd.progress import LiveLine, chain_stage_since, stage_line
+    from vocabd.chain.progress import LiveLine, chain_stage_since, stage_line
 
     key = _stage_key(chain)
     since = chain_stage_since(chain)
@@ -229,7 +229,7 @@ def _stage_key(chain: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 def _orphaned(ws: Workspace, chain: dict[str, Any]) -> bool:
     """No daemon, no stage running and no update for a while: nobody is going to move this chain."""
-    from vocabd.progress import chain_stage_since
+    from vocabd.chain.progress import chain_stage_since
 
     if holder(ws) is not None or chain.get("state") == "running":
         return False
