@@ -27,7 +27,7 @@ from vocabd.errors import VocabdError
 from vocabd.chain import record as state
 from vocabd.workspace import init_workspace
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]  # daemon_runner.py, daemon_pipeline.py
 ROOT = TESTS.parent
 STAGES = ("synthesize", "mix", "train", "poll", "evaluate")
 FULL_CHAIN = [f"chain1 {phase} {stage} {edge}" for phase in ("mini", "full") for stage in STAGES

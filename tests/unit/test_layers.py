@@ -7,7 +7,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "vocabd"
+PACKAGE = Path(__file__).resolve().parents[2] / "vocabd"
 
 
 def module_name(path: Path) -> str:
