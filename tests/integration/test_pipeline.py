@@ -79,7 +79,6 @@ def test_side_by_side_picks_whole_jargon_words_and_symbols():
 
 
 def test_markdown_escapes_pipes():
-    results = _results()
     report = {"experiment": "e", "phase": "mini", "created": "now", "model": "m", "adapter": "a", "notes": [],
               "gate": None, "table": [], "terms": [], "timings": {},
               "transcripts": {"primary": [{"ref": "kubectl", "base": "a | b", "adapter": "kubectl"}]},

@@ -1,1 +1,2 @@
-"""The chain's jobs: synthesize, mix, train, poll, evaluate, and the pipeline that runs them in phases."""
+"""The training chain as one object: its stage table (`spec`), its record, its stages and the two drivers that
+run them (the daemon's queue, a foreground run)."""
