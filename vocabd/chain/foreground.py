@@ -17,10 +17,10 @@ from vocabd.chain import record as state
 from vocabd.chain import spec
 from vocabd.chain.driver import NextTask, run_task
 from vocabd.chain.lock import FOREGROUND, DaemonLock
+from vocabd.chain.progress import LiveLine, stage_line
 from vocabd.chain.stages import PIPELINE, Pipeline
 from vocabd.chain.status import chain_state
 from vocabd.inbox.ingest import ingest_inbox, print_outcomes
-from vocabd.chain.progress import LiveLine, stage_line
 from vocabd.workspace import Workspace
 
 
