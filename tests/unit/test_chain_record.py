@@ -29,7 +29,7 @@ def test_the_table_orders_the_stages_and_crosses_into_the_next_phase():
     assert (after_mini.next_stage, after_mini.next_phase) == ("synthesize", "full")
     assert spec.advance("full", "evaluate").next_stage is None
     assert spec.again("poll", 15.0).next_stage == "poll" and spec.again("poll", 15.0).delay == 15.0
-    assert spec.stage("poll").max_resumes == 2 and spec.stage("poll").repeats
+    assert spec.stage("poll").max_resumes == 2 and spec.stage("mix").max_attempts == 3
     assert [spec.retry_delay(30.0, attempt) for attempt in (1, 2, 3)] == [30.0, 60.0, 120.0]
     with pytest.raises(Exception, match="unknown stage"):
         spec.check("mini", "bake")

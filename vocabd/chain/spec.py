@@ -26,14 +26,13 @@ class Stage:
     #            "quiet" (too short to follow), "training" (the run's status.json, until training ends)
     max_attempts: int = 3  # runs of the stage that hit a transient error before the chain gives up
     max_resumes: int = 0  # a crashed or stalled training run is resumed this often, per phase
-    repeats: bool = False  # re-schedules itself until its work is done: its runs log at debug level
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("synthesize", after="mix", show="own"),
     Stage("mix", after="train", show="line"),
     Stage("train", after="poll", show="quiet"),
-    Stage("poll", after="evaluate", show="training", max_resumes=2, repeats=True),
+    Stage("poll", after="evaluate", show="training", max_resumes=2),
     Stage("evaluate", after=None, show="line"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
