@@ -1,4 +1,4 @@
-"""The synthesize stage renders in a worker process (vocabd/workers/synthesize.py): the calling process (the
+"""The synthesize stage renders in a worker process (vocabd/synthesis/worker.py): the calling process (the
 daemon) loads no synthesizer. The memory this saves is shown by benchmarks/ingest_memory.py, not here."""
 
 from __future__ import annotations

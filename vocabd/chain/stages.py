@@ -182,16 +182,16 @@ def heldout_count(ws: Workspace) -> int:
 def stage_synthesize(ws: Workspace, name: str, phase: str) -> StageOutcome:
     """Speech is rendered in a worker process (vocabd/synthesis/worker.py): the daemon stays light."""
     from vocabd.child.worker import WorkerKilled, run_worker
-    from vocabd.codec import decode
+    from vocabd.codec import decode, encode
     from vocabd.longform.pending import split_pending
     from vocabd.synthesis.results import SynthesisResult
+    from vocabd.synthesis.worker import SynthesisRequest
     from vocabd.training.phase import phase_config
 
     split_pending(ws)  # recordings over 30 s become pieces before anything reads the recordings
-    request = {"workspace": str(ws.root), "phase": phase, "count": phase_config(ws, phase).clips,
-               "heldout_count": heldout_count(ws)}
+    request = SynthesisRequest(str(ws.root), phase, phase_config(ws, phase).clips, heldout_count(ws))
     try:
-        reply = run_worker("vocabd.synthesis.worker", request, cwd=ws.root, timeout=SYNTHESIS_TIMEOUT_S,
+        reply = run_worker("vocabd.synthesis.worker", encode(request), cwd=ws.root, timeout=SYNTHESIS_TIMEOUT_S,
                            env={"VOCABD_HOME": str(ws.root)}, log_file=ws.data / "synthetic" / "worker.log")
     except WorkerKilled as e:
         raise TransientError(f"synthesis: {e}") from e
