@@ -1,4 +1,4 @@
-"""Trust nothing on disk (issue 9, items 2-4 and 12-14): the daemon's children, its queue, pids and state files.
+"""Trust nothing on disk: the daemon's children, its queue, pids and state files.
 
 Real daemon, real SQLite queue, real files.
 """
