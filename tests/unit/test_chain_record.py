@@ -99,3 +99,11 @@ def test_the_codec_checks_types_and_keeps_paths_and_nested_dataclasses():
         decode(MixResult, {"manifest": "a", "sources": {}, "achieved_ratio": None})
     with pytest.raises(DecodeError, match="not a number"):
         decode(MixResult, {**data, "synthetic_ratio": True})
+
+
+def test_an_evaluation_result_survives_its_own_json_as_workers_and_the_cache_write_it():
+    from vocabd.evaluation.evaluate import EvalResult, score_transcripts
+
+    result = score_transcripts(["run kubectl now", "the sun"], ["run cube control now", "the sun"], ["kubectl"])
+    again = decode(EvalResult, json.loads(json.dumps(result.to_dict())))
+    assert again.wer == result.wer and again.terms["kubectl"].expected == 1 and again.utterances == result.utterances
