@@ -8,10 +8,7 @@ the child starts in turn. (Not `-I`: it would also drop PYTHONPATH, which a sour
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
-from pathlib import Path
 
 
 def python_command(*args: str) -> list[str]:
@@ -25,16 +22,3 @@ def vocabd_command(*args: str) -> list[str]:
 
 def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONSAFEPATH": "1", **extra}
-
-
-def spawn_detached(command: list[str], log: Path, cwd: Path | None = None, **env: str) -> subprocess.Popen:
-    """Start `command` in a session of its own (a terminal's Ctrl-C or the daemon's stop does not reach it),
-    its output appended to `log`; returns at once. The child is reaped when it ends, so a long-lived parent
-    keeps no zombie."""
-    with open(log, "ab") as out:
-        out.write(f"\n$ {' '.join(command)}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-                                start_new_session=True, close_fds=True, env=child_env(**env))
-    threading.Thread(target=proc.wait, daemon=True).start()
-    return proc

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 
-from vocabd.child import python_command, spawn_detached
+from vocabd.child import python_command
+from vocabd.child.detached import spawn_detached
 from vocabd.errors import VocabdError
 from vocabd.training.config import RunConfig
 from vocabd.training.run_folder import RunFolder
