@@ -6,9 +6,13 @@ vocabd := justfile_directory() / ".venv/bin/vocabd"
 default:
     @just --list
 
-# the test suite (tiny models, real audio, real queue)
+# the test suite: tests/unit (fast, no processes), then tests/integration (tiny models, real audio, real queue)
 test *ARGS:
     {{justfile_directory()}}/.venv/bin/pytest {{ARGS}}
+
+# tests/unit alone: under a minute, no processes
+test-unit *ARGS:
+    {{justfile_directory()}}/.venv/bin/pytest tests/unit {{ARGS}}
 
 # the whole pipeline on a demo workspace, offline, ending with its report
 demo DIR="demo":

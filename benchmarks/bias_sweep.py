@@ -24,7 +24,7 @@ from vocabd.asr.biasing import JargonBias
 from vocabd.asr.model import load_asr
 from vocabd.asr.transcribe import transcribe
 from vocabd.audio import load_audio
-from vocabd.evaluation.metrics import normalize, overall_recall, term_stats, wer
+from vocabd.scoring.metrics import normalize, overall_recall, term_stats, wer
 from vocabd.jargon import parse_jargon
 from vocabd.manifest import read_manifest
 

@@ -19,7 +19,7 @@ import torch
 from vocabd.asr.model import OFFLINE_MODEL, load_asr
 from vocabd.audio import load_audio, write_wav
 from vocabd.evaluation.evaluate import evaluate_clips
-from vocabd.evaluation.metrics import overall_recall, term_stats, wer
+from vocabd.scoring.metrics import overall_recall, term_stats, wer
 from vocabd.jargon import parse_jargon
 from vocabd.manifest import load_manifest
 

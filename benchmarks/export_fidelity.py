@@ -28,11 +28,11 @@ from vocabd.asr.model import load_asr
 from vocabd.asr.offline import wheel_files
 from vocabd.asr.transcribe import transcribe
 from vocabd.audio import load_audio, write_wav
-from vocabd.evaluation.metrics import normalize, overall_recall, term_stats, wer
 from vocabd.export.greedy import OnnxTranscriber
 from vocabd.export.moonshine_cpp import runtime_transcribe
 from vocabd.jargon import parse_jargon
 from vocabd.manifest import load_manifest
+from vocabd.scoring.metrics import normalize, overall_recall, term_stats, wer
 from vocabd.workspace import open_workspace
 
 VOCABD = Path(sys.executable).parent / "vocabd"

@@ -20,7 +20,7 @@ import torch
 from vocabd.asr.model import OFFLINE_MODEL, load_asr
 from vocabd.audio import load_audio, write_wav
 from vocabd.evaluation.evaluate import evaluate_clips
-from vocabd.evaluation.metrics import normalize, wer
+from vocabd.scoring.metrics import normalize, wer
 from vocabd.export.greedy import OnnxTranscriber
 from vocabd.export.moonshine_cpp import runtime_transcribe
 from vocabd.export.run import export_model

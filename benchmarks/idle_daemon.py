@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vocabd.daemon.lock import holder
+from vocabd.chain.lock import holder
 from vocabd.workspace import init_workspace
 
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from new_user_allison import set_value  # benchmarks/ is on sys.path when a script here runs
-from vocabd.daemon.lock import holder
+from vocabd.chain.lock import holder
 from vocabd.workspace import init_workspace
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "allison" / "my_voice_train.jsonl"
@@ -109,7 +109,7 @@ def run_in_daemon_stages(ws, pid: int, after_s: float) -> dict:
     """Let phase 1 run the stages the daemon runs in its own process (synthesize, mix), then read RSS.
 
     The base model is a missing folder: the trainer the train stage launches fails (or is stopped here)."""
-    from vocabd.jobs.pipeline import chain_state
+    from vocabd.chain.stages import chain_state
 
     (ws.root / "go.txt").write_text("PBX\n", encoding="utf-8")  # new material after the settle time: a chain
     (ws.root / "go.txt").rename(ws.inbox / "go.txt")

@@ -4,7 +4,15 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration carries the `integration` marker (`-m "not integration"`: unit only)."""
+    for item in items:
+        if (TESTS / "integration") in Path(item.path).parents:
+            item.add_marker(pytest.mark.integration)
 
 # Tiny models gain nothing from more threads, and spinning OpenMP threads of the tests and of the workers
 # they start would fight over the cores (set before torch is imported; children inherit it).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from vocabd.config import run_settings
 from vocabd.errors import NoWorkspaceFound, VocabdError
 from vocabd.log import configure_logging
 from vocabd.workspace import Workspace, find_workspace, init_workspace
+
+if TYPE_CHECKING:
+    from vocabd.chain.stages import Pipeline
 
 workspace_option = click.option(
     "--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -71,6 +75,20 @@ def main() -> None:
 
 def open_ws(path: Path | None) -> Workspace:
     return find_workspace(path)
+
+
+def chain_pipeline() -> Pipeline:
+    """The Pipeline the chain's drivers run: `vocabd.chain.stages.PIPELINE`, unless the program was started
+    with another as its context object (`main(obj=pipeline)`, as the daemon tests do)."""
+    from vocabd.chain.stages import PIPELINE
+
+    return click.get_current_context().find_root().obj or PIPELINE
+
+
+def retry_delay() -> float:
+    from vocabd.timing import Timing
+
+    return Timing.from_env().retry_delay
 
 
 @main.group()
@@ -142,7 +160,8 @@ def log_to_workspace(workspace: Path | None) -> None:
 def take_in_inbox_for(manifest: Path | None, workspace: Path | None) -> None:
     """Before reading a workspace manifest: ingest the inbox when that manifest is one ingest writes,
     else say what brings the waiting files in. Manifests outside any workspace are left alone."""
-    from vocabd.ingest import note_derived_manifest, reads_ingested_material, take_in_inbox_first
+    from vocabd.chain.lock import take_in_inbox_first
+    from vocabd.inbox.ingest import note_derived_manifest, reads_ingested_material
 
     if manifest is None:
         return
@@ -240,7 +259,7 @@ def evaluate(manifest: Path, model: str | None, adapter: Path | None, jargon: Pa
     import json
 
     from vocabd.evaluation.render import print_result
-    from vocabd.workers.evaluate import EvalRequest, evaluate_manifest
+    from vocabd.evaluation.worker import EvalRequest, evaluate_manifest
 
     log_to_workspace(workspace)
     take_in_inbox_for(manifest, workspace)
@@ -317,8 +336,8 @@ def poll(name: str, follow: bool, interval: float, workspace: Path | None) -> No
 @workspace_option
 def run_pipeline(foreground: bool, restart: bool, workspace: Path | None) -> None:
     """The whole pipeline: synthesize, mix, train, poll, evaluate; phase 1 (mini), then phase 2 (full)."""
-    from vocabd.daemon.lock import DAEMON, DaemonRunning, holder
-    from vocabd.jobs.foreground import run_foreground
+    from vocabd.chain.lock import DAEMON, DaemonRunning, holder
+    from vocabd.chain.foreground import run_foreground
 
     ws = open_ws(workspace)
     daemon = holder(ws)
@@ -328,19 +347,18 @@ def run_pipeline(foreground: bool, restart: bool, workspace: Path | None) -> Non
         if daemon is None:
             raise VocabdError(f"no daemon runs {ws.root}: start one with `vocabd start`, or run the chain here "
                               "with `vocabd run --foreground`")
+        from vocabd.chain.queue import ChainQueue
         from vocabd.daemon.process import refuse_broken_state
-        from vocabd.daemon.queue import ChainQueue, load_pipeline
-        from vocabd.timing import Timing
 
         refuse_broken_state(ws)  # a corrupt queue.db or torn record: one line saying what to do
-        name = ChainQueue(ws, Timing.from_env(), load_pipeline()).start_chain()
+        name = ChainQueue(ws, retry_delay(), chain_pipeline()).start_chain()
         click.echo(f"chain {name} queued for the daemon (pid {daemon.get('pid')}); follow it with `vocabd status --follow`")
         return
     if daemon is not None:
         raise VocabdError(f"the daemon (pid {daemon.get('pid')}) runs the chains of {ws.root}: queue one with "
                           "`vocabd run`, or `vocabd stop` first")
     configure_logging(ws.log_file, console=True, console_level=logging.WARNING)  # info: vocabd.log
-    final = run_foreground(ws, restart=restart)
+    final = run_foreground(ws, retry_delay(), restart=restart, pipeline=chain_pipeline())
     if final["state"] == "failed":
         raise VocabdError(f"the chain stopped: see {final['failed']}")
     click.echo(f"report: {final['last_report']}")
@@ -352,7 +370,7 @@ def run_pipeline(foreground: bool, restart: bool, workspace: Path | None) -> Non
 def demo(directory: Path, no_run: bool) -> None:
     """Create a demo workspace in DIRECTORY and run the whole chain on it, offline, to its report."""
     from vocabd.demo import create_demo
-    from vocabd.jobs.foreground import run_foreground
+    from vocabd.chain.foreground import run_foreground
 
     ws = create_demo(directory)
     click.echo(f"demo workspace: {ws.root}")
@@ -360,7 +378,7 @@ def demo(directory: Path, no_run: bool) -> None:
         click.echo(f"run it with: vocabd run --foreground -w {ws.root}")
         return
     configure_logging(ws.log_file, console=True, console_level=logging.WARNING)  # info: vocabd.log
-    final = run_foreground(ws)
+    final = run_foreground(ws, retry_delay(), pipeline=chain_pipeline())
     if final["state"] == "failed":
         raise VocabdError(f"the demo chain stopped: see {final['failed']}")
     click.echo(f"report: {final['last_report']}")
@@ -370,7 +388,7 @@ def demo(directory: Path, no_run: bool) -> None:
 @workspace_option
 def ingest(workspace: Path | None) -> None:
     """Take in what waits in inbox/ now, as the daemon would; one line per file (exit 1 if any was rejected)."""
-    from vocabd.ingest import ingest_inbox, outcome_line
+    from vocabd.inbox.ingest import ingest_inbox, outcome_line
 
     ws = open_ws(workspace)
     configure_logging(ws.log_file, console=False)
@@ -392,9 +410,9 @@ def ingest(workspace: Path | None) -> None:
 @workspace_option
 def synthesize(count: int | None, phase: str, heldout: bool, workspace: Path | None) -> None:
     """Jargon sentences in the best available voice -> data/synthetic/*.wav + data/synthetic_train(_mini).jsonl."""
-    from vocabd.jobs.synthesize import summary_text, synthesize as run_synthesis, synthesize_heldout
+    from vocabd.synthesis.synthesize import summary_text, synthesize as run_synthesis, synthesize_heldout
 
-    from vocabd.ingest import take_in_inbox_first
+    from vocabd.chain.lock import take_in_inbox_first
 
     ws = open_ws(workspace)
     configure_logging(ws.log_file, console=True)
@@ -414,9 +432,9 @@ def synthesize(count: int | None, phase: str, heldout: bool, workspace: Path | N
 @workspace_option
 def mix(phase: str, replay: Path | None, replay_ratio: float, workspace: Path | None) -> None:
     """Synthetic + real recordings -> data/mixed_train(_mini).jsonl; prints per-source counts and hours."""
-    from vocabd.jobs.mix import mix as run_mix, summary_text
+    from vocabd.synthesis.mix import mix as run_mix, summary_text
 
-    from vocabd.ingest import take_in_inbox_first
+    from vocabd.chain.lock import take_in_inbox_first
 
     ws = open_ws(workspace)
     configure_logging(ws.log_file, console=True)
@@ -435,7 +453,7 @@ def start(foreground: bool, workspace: Path | None) -> None:
 
     ws = open_ws(workspace)
     if foreground:
-        run_foreground(ws)
+        run_foreground(ws, pipeline=chain_pipeline())
         return
     pid = spawn_background(ws)
     click.echo(f"vocabd daemon started (pid {pid}) for {ws.root}\n  log: {ws.log_file}\n"
@@ -478,11 +496,10 @@ def status(as_json: bool, follow: bool, workspace: Path | None) -> None:
 def doctor(repair: bool, workspace: Path | None) -> None:
     """Check queue.db, the chain record and the inbox ledger; --repair recovers from what is broken."""
     from vocabd.daemon import doctor as checks
-    from vocabd.daemon.queue import load_pipeline
 
     ws = open_ws(workspace)
     if repair:
-        for line in checks.repair(ws, load_pipeline()):
+        for line in checks.repair(ws):
             click.echo(line)
         return
     findings = checks.check(ws)

@@ -1,4 +1,4 @@
-"""`FAILED.md`: the one format of a failure note, whoever writes it (a chain stage through jobs/failure.py,
+"""`FAILED.md`: the one format of a failure note, whoever writes it (a chain stage through chain/failure.py,
 or the trainer itself through training/run_folder.py): what failed and when, the error, what to do, the log
 tails and the traceback."""
 

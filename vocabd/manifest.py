@@ -196,3 +196,8 @@ def write_manifest(path: Path, clips: Iterable[Clip]) -> int:
 def _same_tree(audio: Path, base: Path) -> bool:
     """A sibling folder of the manifest's (e.g. data/ -> inbox/done/) stays relative."""
     return audio.resolve().is_relative_to(base.parent)
+
+
+def has_rows(path: Path) -> bool:
+    """A manifest that exists and holds at least one non-blank line."""
+    return path.is_file() and any(line.strip() for line in path.read_text(encoding="utf-8").splitlines())

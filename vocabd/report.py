@@ -12,6 +12,10 @@ from typing import Any
 
 from vocabd.asr.identity import ModelIdentity, read_identity
 from vocabd.clock import now_iso
+from vocabd.codec import encode
+from vocabd.evaluation.evaluate import EvalResult
+from vocabd.evaluation.runner import RunEvaluation, SetPair
+from vocabd.evaluation.uncertainty import Spread, paired_change, wer_spread
 from vocabd.files import read_json, read_jsonl, write_json, write_text
 from vocabd.log import get_logger
 from vocabd.workspace import (MIXED_TRAIN, MY_VOICE_EVAL, MY_VOICE_TRAIN, SYNTHETIC_EVAL, SYNTHETIC_TRAIN,
@@ -101,24 +105,23 @@ def interesting(ref: str, terms: list[str]) -> bool:
         re.search(rf"(?<!\w){re.escape(t)}(?!\w)", ref, re.IGNORECASE) for t in terms if t)
 
 
-def side_by_side(pair: dict[str, Any], terms: list[str]) -> list[dict[str, str]]:
-    base = pair["base"].get("utterances", [])
-    adapted = {u.get("audio"): u for u in pair["adapter"].get("utterances", [])}
+def side_by_side(pair: SetPair, terms: list[str]) -> list[dict[str, str]]:
+    adapted = {u.audio: u for u in pair.adapter.utterances}
     rows = []
-    for u in base:
-        other = adapted.get(u.get("audio"))
-        if other is not None and interesting(u["ref"], terms):
-            rows.append({"ref": u["ref"], "base": u["hyp"], "adapter": other["hyp"]})
+    for u in pair.base.utterances:
+        other = adapted.get(u.audio)
+        if other is not None and interesting(u.ref, terms):
+            rows.append({"ref": u.ref, "base": u.hyp, "adapter": other.hyp})
     return rows
 
 
 # building ----------------------------------------------------------------------------------------
 
 def build_report(
-    ws: Workspace, experiment: str, phase: str, results: dict[str, Any], gate: dict[str, Any] | None,
-    chain: dict[str, Any] | None,
+    ws: Workspace, experiment: str, phase: str, results: RunEvaluation, gate: Any, timings: dict[str, Any],
 ) -> dict[str, Any]:
-    terms = sorted(results["primary"]["base"].get("terms", {}))
+    """The report as report.json holds it; `gate` is the GateDecision (None in phase 1), `timings` the chain's."""
+    terms = sorted(results.primary.base.terms)
     data = describe_data(ws, phase)
     base = read_identity(ws.run_dir(experiment) / "best")  # what the adapter was trained on and evaluated with
     report = {
@@ -126,55 +129,51 @@ def build_report(
         "model": base.name if base else ws.config.model.base, "base_model": base.to_dict() if base else None,
         "adapter": str(ws.run_dir(experiment) / "best"),
         "data": data, "training": describe_training(ws.run_dir(experiment)),
-        "table": wer_table(results), "terms": term_table(results["primary"]),
-        "transcripts": {
-            name: side_by_side(pair, terms) for name, pair in results.items() if pair and "base" in pair
-        },
-        "gate": gate, "timings": (chain or {}).get("timings", {}),
+        "table": wer_table(results), "terms": term_table(results.primary),
+        "transcripts": {name: side_by_side(pair, terms) for name, pair in results.pairs().items()},
+        "gate": encode(gate), "timings": encode(timings),
         "notes": notes(data, results, phase),
     }
     return report
 
 
-def wer_table(results: dict[str, Any]) -> list[dict[str, Any]]:
+def wer_table(results: RunEvaluation) -> list[dict[str, Any]]:
     """One row per set, each normalized WER with its clips, words and 95% bootstrap interval, and the
     adapter's change measured on the same clips."""
-    from vocabd.evaluation.uncertainty import paired_change, wer_spread
-
     rows = []
-    for name in ("primary", "safety"):
-        pair = results.get(name)
-        if not pair:
-            continue
-        base, adapter = pair["base"], pair["adapter"]
+    for name, pair in results.pairs().items():
+        base, adapter = pair.base, pair.adapter
         base_spread, adapter_spread = wer_spread(base), wer_spread(adapter)
         rows.append({
-            "set": name, "manifest": pair["manifest"], "kind": pair.get("kind", "general speech"),
-            "clips": base.get("clips"), "words": base_spread["words"],
-            "base_wer": base["wer"], "adapter_wer": adapter["wer"],
-            "base_wer_normalized": base["wer_normalized"], "adapter_wer_normalized": adapter["wer_normalized"],
+            "set": name, "manifest": pair.manifest, "kind": pair.kind,
+            "clips": base.clips, "words": base_spread.words,
+            "base_wer": base.wer, "adapter_wer": adapter.wer,
+            "base_wer_normalized": base.wer_normalized, "adapter_wer_normalized": adapter.wer_normalized,
             "base_raw_interval": _interval(wer_spread(base, normalized=False)),
             "adapter_raw_interval": _interval(wer_spread(adapter, normalized=False)),
-            "base_interval": [base_spread["low"], base_spread["high"]],
-            "adapter_interval": [adapter_spread["low"], adapter_spread["high"]],
-            "change": paired_change(base, adapter),
-            "base_term_recall": base.get("term_recall"), "adapter_term_recall": adapter.get("term_recall"),
-            "base_false_alarms": base.get("false_alarms"), "adapter_false_alarms": adapter.get("false_alarms"),
+            "base_interval": _interval(base_spread), "adapter_interval": _interval(adapter_spread),
+            "change": encode(paired_change(base, adapter)),
+            "base_term_recall": base.term_recall, "adapter_term_recall": adapter.term_recall,
+            "base_false_alarms": _false_alarms(base), "adapter_false_alarms": _false_alarms(adapter),
         })
     return rows
 
 
-def term_table(pair: dict[str, Any]) -> list[dict[str, Any]]:
-    base, adapter = pair["base"].get("terms", {}), pair["adapter"].get("terms", {})
+def _false_alarms(result: EvalResult) -> int:
+    return sum(s.false_alarms for s in result.terms.values())
+
+
+def term_table(pair: SetPair) -> list[dict[str, Any]]:
+    adapter = pair.adapter.terms
     return [
-        {"term": term, "expected": stats.get("expected", 0), "base_recall": stats.get("recall"),
-         "adapter_recall": adapter.get(term, {}).get("recall"),
-         "adapter_false_alarms": adapter.get(term, {}).get("false_alarms", 0)}
-        for term, stats in sorted(base.items())
+        {"term": term, "expected": stats.expected, "base_recall": stats.recall,
+         "adapter_recall": adapter[term].recall if term in adapter else None,
+         "adapter_false_alarms": adapter[term].false_alarms if term in adapter else 0}
+        for term, stats in sorted(pair.base.terms.items())
     ]
 
 
-def notes(data: dict[str, Any], results: dict[str, Any], phase: str) -> list[str]:
+def notes(data: dict[str, Any], results: RunEvaluation, phase: str) -> list[str]:
     out = []
     backends = ", ".join(f"{b} ({n} clips)" for b, n in data["synthesis_backends"].items()) or "none"
     out.append(f"Synthetic speech was made with: {backends}. "
@@ -186,15 +185,15 @@ def notes(data: dict[str, Any], results: dict[str, Any], phase: str) -> list[str
                    + (" plus general-speech replay" if data["replay"] else "")
                    + f", and the primary WER is measured on held-out synthetic clips in a voice not used for "
                    f"training ({voices}). It shows the jargon was learned, not how well your own voice is recognized.")
-    elif results["primary"].get("kind") == "synthetic":
+    elif results.primary.kind == "synthetic":
         out.append("No held-out real recordings: the primary WER is measured on held-out synthetic clips.")
-    safety = results.get("safety")
+    safety = results.safety
     if not safety:
         out.append("No safety yardstick of any kind (no data/safety_eval.jsonl and no default general-speech pool): "
                    "general speech was not checked, so the gate does not promote this adapter unless "
                    "[gate] require_safety = false.")
-    elif safety.get("describe"):
-        out.append(f"Safety yardstick: {safety['describe']}")
+    elif safety.describe:
+        out.append(f"Safety yardstick: {safety.describe}")
     if data.get("general_pool"):
         out.append(f"General-speech pool: {data['general_pool']}")
     if phase == "mini":
@@ -253,8 +252,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _interval(spread: dict[str, Any]) -> list[float]:
-    return [spread["low"], spread["high"]]
+def _interval(spread: Spread) -> list[float]:
+    return [spread.low, spread.high]
 
 
 def _with_interval(value: float | None, interval: list[float] | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from vocabd.evaluation.metrics import normalize
+from vocabd.scoring.metrics import normalize
 
 SENTENCE_MIN_WORDS = 4  # shorter transcripts always train
 HELD_OUT_PERCENT = 25  # share of sentence-length transcripts held out (about 1 in 10 of a typical drop)

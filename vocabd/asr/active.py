@@ -4,10 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vocabd.errors import VocabdError
-from vocabd.jobs.state import active_path, read_active
-from vocabd.workspace import Workspace
+from vocabd.files import CorruptFile, read_json, write_json
+from vocabd.workspace import ACTIVE_FILE, Workspace
+
+
+def active_path(ws: Workspace) -> Path:
+    return ws.data / ACTIVE_FILE
+
+
+def read_active(ws: Workspace) -> dict[str, Any] | None:
+    """The promoted adapter's record; CorruptFile, with what to do, when torn."""
+    path = active_path(ws)
+    try:
+        return read_json(path)
+    except CorruptFile as e:
+        raise CorruptFile(f"{e}: run `vocabd doctor` (`--repair` sets {path.name} aside)") from None
+
+
+def write_active(ws: Workspace, active: dict[str, Any]) -> None:
+    write_json(active_path(ws), active)
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,14 @@ def corrections_manifest(ws: Workspace) -> Path | None:
 def check_corrections(ws: Workspace, adapter: Path) -> list[dict[str, Any]]:
     """Per correction: what the model said when it was kept, what the adapter says now, and whether that is
     the corrected text (normalized: case, punctuation and number words aside)."""
-    from vocabd.evaluation.metrics import normalize
-    from vocabd.jobs.evaluate import evaluate_model
+    from vocabd.scoring.metrics import normalize
+    from vocabd.evaluation.runner import evaluate_model
 
     manifest = corrections_manifest(ws)
     if manifest is None:
         return []
     result = evaluate_model(ws, manifest, adapter)
-    now = {u["id"]: u["hyp"] for u in result.get("utterances", [])}
+    now = {u.id: u.hyp for u in result.utterances}
     return [{"id": r["id"], "correction": r["correction"], "before": r["hypothesis"], "now": now.get(r["id"], ""),
              "right": normalize(now.get(r["id"], "")) == normalize(r["correction"])}
             for r in read_kept(ws) if r.get("correction")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from vocabd.corrections.store import read_proposed
-from vocabd.evaluation.metrics import normalize
+from vocabd.scoring.metrics import normalize
 from vocabd.files import write_json
 from vocabd.jargon import is_dictionary_word
 from vocabd.longform.align import align

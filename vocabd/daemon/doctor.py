@@ -12,10 +12,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from types import ModuleType
 
 from vocabd.errors import VocabdError
-from vocabd.jobs import state
+from vocabd.chain import record as state
 from vocabd.workspace import Workspace
 
 QUEUE_FIX = ("stop the daemon (`vocabd stop`), then run `vocabd doctor --repair`: it sets queue.db aside and "
@@ -60,7 +59,7 @@ def _chain_problem(ws: Workspace) -> str | None:
 
 
 def _ledger_problem(ws: Workspace) -> str | None:
-    from vocabd.daemon.ledger import read_state
+    from vocabd.inbox.ledger import read_state
 
     try:
         read_state(ws)
@@ -70,7 +69,7 @@ def _ledger_problem(ws: Workspace) -> str | None:
 
 
 def check(ws: Workspace) -> list[Finding]:
-    from vocabd.daemon.ledger import state_path
+    from vocabd.inbox.ledger import state_path
 
     return [Finding(ws.queue_db, queue_problem(ws)), Finding(state.chain_path(ws), _chain_problem(ws)),
             Finding(state_path(ws), _ledger_problem(ws))]
@@ -94,10 +93,10 @@ def set_aside(path: Path) -> Path:
     return aside
 
 
-def repair(ws: Workspace, pipeline: ModuleType) -> list[str]:
+def repair(ws: Workspace) -> list[str]:
     """Set broken state files aside and rebuild the queue from the chain record; one line per action."""
-    from vocabd.daemon.lock import holder
-    from vocabd.daemon.queue import ChainQueue
+    from vocabd.chain.lock import holder
+    from vocabd.chain.queue import ChainQueue
     from vocabd.timing import Timing
 
     if (who := holder(ws)) is not None:
@@ -110,7 +109,7 @@ def repair(ws: Workspace, pipeline: ModuleType) -> list[str]:
             lines.append(f"{finding.path.name}: set aside as {aside.name}" + _after_aside(finding.path.name))
     if queue_problem(ws) is not None:
         aside = set_aside(ws.queue_db)
-        queue = ChainQueue(ws, Timing.from_env(), pipeline)
+        queue = ChainQueue(ws, Timing.from_env().retry_delay)
         chain = state.current(ws)
         if queue.recover() and chain is not None:
             lines.append(f"queue.db: set aside as {aside.name}; rebuilt with {chain.name} {chain.phase}/{chain.stage} "

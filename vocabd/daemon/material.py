@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vocabd.daemon import ledger
-from vocabd.jobs import state
+from vocabd.inbox import ledger
+from vocabd.chain import record as state
 from vocabd.workspace import JARGON_FILE, MY_VOICE_EVAL, MY_VOICE_TRAIN, VOICE_REF, Workspace
 
 

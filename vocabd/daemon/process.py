@@ -20,15 +20,16 @@ from pathlib import Path
 
 from vocabd.child import child_env, vocabd_command
 from vocabd.daemon.doctor import queue_message, queue_problem, startup_problems
-from vocabd.daemon.inbox import handle, remove_torn_copies
-from vocabd.daemon.lock import DAEMON, DaemonLock, DaemonRunning, holder, lock_path
+from vocabd.inbox.drops import handle, remove_torn_copies
+from vocabd.chain.lock import DAEMON, DaemonLock, DaemonRunning, holder, lock_path
 from vocabd.daemon.material import new_material
-from vocabd.daemon.queue import ChainQueue, load_pipeline
+from vocabd.chain.queue import ChainQueue
+from vocabd.chain.stages import PIPELINE, Pipeline
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.errors import VocabdError
-from vocabd.jobs import state
+from vocabd.chain import record as state
 from vocabd.log import configure_logging, get_logger
-from vocabd.proc import is_ours
+from vocabd.child.ours import is_ours
 from vocabd.timing import Timing
 from vocabd.workspace import Workspace
 
@@ -40,9 +41,9 @@ HEAVY = ("torch", "transformers", "peft", "mlx", "onnxruntime")
 
 
 class Daemon:
-    def __init__(self, ws: Workspace, timing: Timing):
+    def __init__(self, ws: Workspace, timing: Timing, pipeline: Pipeline = PIPELINE):
         self.ws, self.timing = ws, timing
-        self.queue = ChainQueue(ws, timing, load_pipeline())
+        self.queue = ChainQueue(ws, timing.retry_delay, pipeline)
         self.watcher = InboxWatcher(ws, self._on_ready, timing)
         self.stop_event = threading.Event()
         self.fatal: str | None = None  # why the daemon stopped itself
@@ -157,13 +158,14 @@ def stop_stage_helpers() -> None:
             pass
 
 
-def run_foreground(ws: Workspace, timing: Timing | None = None) -> None:
+def run_foreground(ws: Workspace, timing: Timing | None = None, pipeline: Pipeline = PIPELINE) -> None:
     """`vocabd start --foreground`: hold the lock and run until a signal."""
+    timing = timing or Timing.from_env()  # a bad $VOCABD_*_S stops the start before it takes the lock
     console = os.environ.get(CONSOLE_ENV, "1") != "0"
     configure_logging(ws.log_file, console=console)
     with DaemonLock(ws):
         refuse_broken_state(ws)
-        Daemon(ws, timing or Timing.from_env()).run()
+        Daemon(ws, timing, pipeline).run()
 
 
 def refuse_broken_state(ws: Workspace) -> None:

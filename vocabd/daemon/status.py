@@ -7,12 +7,13 @@ import time
 from typing import Any
 
 from vocabd.daemon.doctor import queue_message, queue_problem
-from vocabd.daemon.inbox import REJECTED, inbox_entries
+from vocabd.inbox.drops import REJECTED, inbox_entries
 from vocabd.corrections.store import read_proposed
-from vocabd.daemon.lock import DAEMON, holder
+from vocabd.chain.lock import DAEMON, holder
 from vocabd.daemon.material import untrained_items
 from vocabd.errors import VocabdError
-from vocabd.jobs import state
+from vocabd.chain import record as state
+from vocabd.chain.status import chain_state
 from vocabd.workspace import Workspace
 
 HIDDEN = ("timings", "resume", "experiment", "updated", "token", "eta_epoch", "repeat", "started_epoch",
@@ -36,7 +37,7 @@ def queue_status(ws: Workspace) -> dict[str, Any]:
     problem = queue_problem(ws)
     counts: dict[str, Any] = {"pending": 0, "scheduled": 0}
     if problem is None and ws.queue_db.exists():
-        from vocabd.daemon.queue import open_huey
+        from vocabd.chain.queue import open_huey
 
         huey = open_huey(ws)
         try:
@@ -58,12 +59,9 @@ def queue_status(ws: Workspace) -> dict[str, Any]:
 
 
 def chain_status(ws: Workspace) -> dict[str, Any]:
-    """The chain record, with what the pipeline module adds (live training progress, active adapter, last report)."""
+    """The chain record, with its live training progress, the active adapter and the last report."""
     try:
-        from vocabd.daemon.queue import load_pipeline
-
-        chain = state.current(ws)
-        return {**(chain.to_dict() if chain else {}), **(load_pipeline().chain_state(ws) or {})}
+        return chain_state(ws)
     except state.StateCorrupt as e:
         return {"problem": str(e)}
     except Exception as e:  # status must still show everything else
@@ -173,7 +171,7 @@ def follow_status(ws: Workspace, console: Any) -> int:
     """`vocabd status --follow`: the status once, then one live line per stage until the chain ends.
 
     Returns 0 when the chain finished, 1 when it failed, 2 when nothing runs it."""
-    from vocabd.jobs.state import LIVE_STATES
+    from vocabd.chain.record import LIVE_STATES
 
     console.print(render_status(collect_status(ws)), highlight=False, markup=False, soft_wrap=True)
     chain = _chain_dict(ws)
@@ -196,8 +194,8 @@ def follow_status(ws: Workspace, console: Any) -> int:
 
 def _follow_stage(ws: Workspace, chain: dict[str, Any], console: Any) -> dict[str, Any]:
     """One live line while the chain stays at this stage; returns the chain as it is afterwards."""
-    from vocabd.jobs.state import LIVE_STATES
-    from vocabd.progress import LiveLine, chain_stage_since, stage_line
+    from vocabd.chain.record import LIVE_STATES
+    from vocabd.chain.progress import LiveLine, chain_stage_since, stage_line
 
     key = _stage_key(chain)
     since = chain_stage_since(chain)
@@ -231,7 +229,7 @@ def _stage_key(chain: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 def _orphaned(ws: Workspace, chain: dict[str, Any]) -> bool:
     """No daemon, no stage running and no update for a while: nobody is going to move this chain."""
-    from vocabd.progress import chain_stage_since
+    from vocabd.chain.progress import chain_stage_since
 
     if holder(ws) is not None or chain.get("state") == "running":
         return False

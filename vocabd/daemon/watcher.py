@@ -31,7 +31,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from vocabd.audio import AUDIO_SUFFIXES, declared_length
-from vocabd.daemon.inbox import DONE, REJECTED, TRANSCRIPT_SUFFIX, group_key, inbox_entries, is_ignored, shown
+from vocabd.inbox.drops import DONE, REJECTED, TRANSCRIPT_SUFFIX, group_key, inbox_entries, is_ignored, shown
 from vocabd.errors import VocabdError
 from vocabd.files import UnsafePath, open_regular, real_folder
 from vocabd.log import get_logger

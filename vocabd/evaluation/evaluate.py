@@ -9,7 +9,7 @@ from typing import Sequence
 from vocabd.asr.model import Asr
 from vocabd.asr.transcribe import transcribe
 from vocabd.audio import SAMPLE_RATE, load_audio
-from vocabd.evaluation.metrics import TermStats, overall_recall, term_stats, wer, word_errors
+from vocabd.scoring.metrics import TermStats, overall_recall, term_stats, wer, word_errors
 from vocabd.manifest import Clip
 
 WORST_SHOWN = 10
@@ -81,15 +81,24 @@ def evaluate_clips(
         task = bar.add_task("transcribing", total=len(clips))
         hyps = transcribe(asr, audios, batch_size, on_batch=lambda n: bar.advance(task, n))
     wall = time.perf_counter() - start
-    refs = [c.text for c in clips]
+    result = score_transcripts([c.text for c in clips], hyps, terms, [c.id for c in clips],
+                               [str(c.audio) for c in clips])
+    result.model, result.adapter = asr.name, str(asr.adapter or "")
+    result.audio_seconds, result.wall_seconds = sum(len(a) for a in audios) / SAMPLE_RATE, wall
+    result.bias, result.beams = (asr.bias.describe() if asr.bias else None), asr.beams
+    return result
+
+
+def score_transcripts(refs: Sequence[str], hyps: Sequence[str], terms: Sequence[str] = (),
+                      ids: Sequence[str] | None = None, audio: Sequence[str] | None = None) -> EvalResult:
+    """The scores of hypotheses against their references (WER raw and normalized, term recall), with no
+    model and no timing yet."""
+    ids = list(ids) if ids is not None else [str(i) for i in range(len(refs))]
+    audio = list(audio) if audio is not None else ids
     utterances = []
-    for clip, hyp in zip(clips, hyps):
-        counts = word_errors(clip.text, hyp)
-        utterances.append(Utterance(clip.id, str(clip.audio), clip.text, hyp, counts.errors, counts.words))
-    return EvalResult(
-        model=asr.name, adapter=str(asr.adapter or ""), clips=len(clips),
-        audio_seconds=sum(len(a) for a in audios) / SAMPLE_RATE, wall_seconds=wall,
-        wer=wer(refs, hyps), wer_normalized=wer(refs, hyps, normalized=True),
-        terms=term_stats(refs, hyps, terms), utterances=utterances,
-        bias=asr.bias.describe() if asr.bias else None, beams=asr.beams,
-    )
+    for key, path, ref, hyp in zip(ids, audio, refs, hyps):
+        counts = word_errors(ref, hyp)
+        utterances.append(Utterance(key, path, ref, hyp, counts.errors, counts.words))
+    return EvalResult(model="", adapter="", clips=len(refs), audio_seconds=0.0, wall_seconds=0.0,
+                      wer=wer(list(refs), list(hyps)), wer_normalized=wer(list(refs), list(hyps), normalized=True),
+                      terms=term_stats(list(refs), list(hyps), terms), utterances=utterances)

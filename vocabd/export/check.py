@@ -19,10 +19,10 @@ import numpy as np
 from vocabd.asr.model import Asr
 from vocabd.audio import SAMPLE_RATE, load_audio, write_wav
 from vocabd.errors import VocabdError
-from vocabd.evaluation.metrics import normalize, overall_recall, term_stats, wer
 from vocabd.jargon import parse_jargon
 from vocabd.log import get_logger
 from vocabd.manifest import Clip, read_manifest
+from vocabd.scoring.metrics import normalize, overall_recall, term_stats, wer
 from vocabd.workspace import MY_VOICE_EVAL, SYNTHETIC_EVAL, Workspace
 
 log = get_logger("vocabd.export.check")

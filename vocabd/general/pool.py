@@ -17,8 +17,8 @@ from typing import Any
 from vocabd.config import GENERAL_POOLS
 from vocabd.errors import VocabdError
 from vocabd.files import read_json, write_json
-from vocabd.jobs.evaluate import has_rows
 from vocabd.log import get_logger
+from vocabd.manifest import has_rows
 from vocabd.workspace import GENERAL_POOL, SAFETY_EVAL, Workspace
 
 log = get_logger(__name__)

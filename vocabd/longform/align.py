@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vocabd.evaluation.metrics import normalize, wer
+from vocabd.scoring.metrics import normalize, wer
 
 MAX_PIECE_WER = 0.25  # a piece whose own words disagree more than this with its share is left out
 

@@ -2,7 +2,7 @@
 
 Ingest stores a recording over 30 s as `data/recordings/long/<hash>.wav` with a row in
 `data/long_recordings.jsonl`; the chain's first stage runs the splitting worker (`python -P -m
-vocabd.longform.worker`) on those not yet split, whose outcome per recording lands in `data/long_pieces.json`.
+vocabd.longform.worker REQUEST.json RESULT.json`) on those not yet split, whose outcome per recording lands in `data/long_pieces.json`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vocabd.audio import SAMPLE_RATE, write_wav
-from vocabd.child import child_env, python_command
+from vocabd.child.worker import WorkerFailed, WorkerKilled, run_worker
 from vocabd.errors import VocabdError
 from vocabd.files import open_append, read_json, read_jsonl
 from vocabd.log import get_logger
@@ -67,16 +67,15 @@ def split_pending(ws: Workspace) -> dict[str, Any] | None:
     if not waiting:
         return None
     log.info("long_recordings_splitting", recordings=len(waiting))
-    command = python_command("-m", "vocabd.longform.worker", str(ws.root))
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=SPLIT_TIMEOUT_S, env=child_env(),
-                              cwd=ws.root, check=False)
+        run_worker("vocabd.longform.worker", {"workspace": str(ws.root)}, cwd=ws.root, timeout=SPLIT_TIMEOUT_S,
+                   log_file=ws.data / LONG_FOLDER / "worker.log")
     except subprocess.TimeoutExpired:
         log.error("long_recordings_split_timeout", seconds=SPLIT_TIMEOUT_S)
         return {"error": f"splitting took over {SPLIT_TIMEOUT_S} s"}
-    if done.returncode != 0:
-        log.error("long_recordings_split_failed", returncode=done.returncode, stderr=done.stderr[-1000:])
-        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+    except (WorkerFailed, WorkerKilled) as e:
+        log.error("long_recordings_split_failed", error=str(e))
+        return {"error": str(e)}
     results = read_results(ws)
     summary = {row["sha256"]: results.get(row["sha256"]) for row in waiting}
     log.info("long_recordings_split", kept=sum(len(r["kept"]) for r in summary.values() if r),

@@ -1,4 +1,5 @@
-"""Split the workspace's pending long recordings (`python -P -m vocabd.longform.worker WORKSPACE`).
+"""Split the workspace's pending long recordings (`python -P -m vocabd.longform.worker REQUEST.json RESULT.json`,
+request `{"workspace"}`).
 
 Each recording is cut in its pauses into pieces under 30 s, the pieces are transcribed with the base model,
 and the transcript is shared out by aligning those words to it. Kept pieces become ordinary recordings
@@ -8,7 +9,6 @@ are listed with the reason in `data/long_pieces.json`.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vocabd.audio import SAMPLE_RATE, load_audio, write_wav
+from vocabd.errors import VocabdError
 from vocabd.files import write_json
 from vocabd.log import configure_logging, get_logger
 from vocabd.longform.align import PieceText, share_transcript
@@ -96,12 +97,15 @@ def split_workspace(ws: Workspace) -> dict[str, Any]:
     return results
 
 
-def main(argv: list[str]) -> int:
-    ws = open_workspace(Path(argv[0]))
+def handle(data: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(data.get("workspace"), str):
+        raise VocabdError("a splitting request names a workspace")
+    ws = open_workspace(Path(data["workspace"]))
     configure_logging(ws.log_file)
-    split_workspace(ws)
-    return 0
+    return {"recordings": len(split_workspace(ws))}
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from vocabd.child.worker import serve
+
+    serve(handle)

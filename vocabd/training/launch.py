@@ -5,11 +5,10 @@ Torch-free: the daemon launches runs through this module.
 
 from __future__ import annotations
 
-import subprocess
-import threading
 import time
 
-from vocabd.child import child_env, python_command
+from vocabd.child import python_command
+from vocabd.child.detached import spawn_detached
 from vocabd.errors import VocabdError
 from vocabd.training.config import RunConfig
 from vocabd.training.run_folder import RunFolder
@@ -46,14 +45,7 @@ def spawn_trainer(folder: RunFolder) -> int:
     progress is in `status.json` and `log.jsonl`.
     """
     _refuse_busy(folder)
-    cmd = python_command("-m", TRAINER_MODULE, str(folder.root))
-    with open(folder.stdout_log, "ab") as out:
-        out.write(f"\n$ {' '.join(cmd)}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True, env=child_env())
-    # a long-lived parent (the queue consumer) must reap the child, or it lingers as a zombie
-    threading.Thread(target=proc.wait, daemon=True).start()
+    proc = spawn_detached(python_command("-m", TRAINER_MODULE, str(folder.root)), folder.stdout_log)
     _mark_started(folder, proc.pid)
     return proc.pid
 

@@ -253,7 +253,7 @@ def evaluate_split(asr, model, examples: list[Example], labels: dict, batch_size
     """Loss and WER (normalized and raw) of the adapted model on held-out clips."""
     from vocabd.asr.labels import DECODER_START_ID
     from vocabd.asr.transcribe import transcribe
-    from vocabd.evaluation.metrics import wer
+    from vocabd.scoring.metrics import wer
 
     if not examples:
         return {"loss": None, "wer": None, "wer_raw": None}

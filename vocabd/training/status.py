@@ -16,7 +16,7 @@ from typing import IO
 
 from vocabd.errors import VocabdError
 from vocabd.files import read_json, write_json
-from vocabd.proc import is_ours
+from vocabd.child.ours import is_ours
 
 STATUS_FILE = "status.json"
 LOCK_FILE = ".lock"

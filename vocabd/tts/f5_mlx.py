@@ -146,12 +146,12 @@ def transcriber(model: str | None) -> Callable[[np.ndarray], str]:
         import tempfile
 
         from vocabd.audio import write_wav
-        from vocabd.workers.protocol import run_worker
+        from vocabd.child.worker import run_worker
 
         with tempfile.TemporaryDirectory(prefix="vocabd-voice-ref-") as tmp:
             wav = Path(tmp) / "voice_ref.wav"
             write_wav(wav, audio)
-            return run_worker("vocabd.workers.transcribe", {"audio": str(wav), "model": model}, cwd=Path(tmp),
+            return run_worker("vocabd.asr.worker", {"audio": str(wav), "model": model}, cwd=Path(tmp),
                               timeout=1800)["text"]
 
     return run
