@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from vocabd.cli import main
 from vocabd.manual import PARTS, command_rows, generated_part, render_commands, render_settings, with_part
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 TOPICS = ("inbox", "chain", "training", "general-speech", "serve", "export", "security", "settings")
 PAGES = [README, *(REPO / "docs" / f"{topic}.md" for topic in TOPICS)]  # the log's old commands are history

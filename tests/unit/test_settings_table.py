@@ -99,7 +99,7 @@ def test_a_bad_interval_names_its_variable(monkeypatch, raw, problem):
 def test_no_interval_is_read_outside_timing():
     """Every `VOCABD_*` interval variable that vocabd names is declared in `Timing`, and read nowhere else."""
     declared = {f.metadata["env"] for f in dataclasses.fields(Timing)}
-    package = Path(__file__).resolve().parents[1] / "vocabd"
+    package = Path(__file__).resolve().parents[2] / "vocabd"
     for path in package.rglob("*.py"):
         named = set(re.findall(r"VOCABD_[A-Z_]+?_(?:S|SECONDS)\b", path.read_text(encoding="utf-8")))
         if path.name != "timing.py":
