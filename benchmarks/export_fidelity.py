@@ -117,10 +117,11 @@ def main() -> None:
     parser.add_argument("workspace", type=Path)
     parser.add_argument("judge", type=Path)
     parser.add_argument("out", type=Path)
+    parser.add_argument("--formats", default="moonshine-cpp,onnx", help="Which exports to make and measure.")
     args = parser.parse_args()
     root, out = args.workspace.resolve(), args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    notes = {fmt: export(root, out / fmt, fmt) for fmt in ("moonshine-cpp", "onnx")}
+    notes = {fmt: export(root, out / fmt, fmt) for fmt in args.formats.split(",")}
     ws = open_workspace(root)
     active = active_model(ws)
     terms = [t.written for t in parse_jargon(ws.jargon)]
@@ -130,13 +131,15 @@ def main() -> None:
     results = {}
     for name, adapter in (("pytorch adapter, no bias", active.adapter), ("pytorch base, no bias", None)):
         results[name] = pytorch(load_asr(active.base, adapter), audios)
-    results["onnxruntime on the onnx export"] = onnx(out / "onnx", audios)
+    if "onnx" in notes:
+        results["onnxruntime on the onnx export"] = onnx(out / "onnx", audios)
     with tempfile.TemporaryDirectory() as tmp:
         wavs = []
         for i, audio in enumerate(audios):  # the runtime reads 16 kHz WAV files
             wavs.append(Path(tmp) / f"{i}.wav")
             write_wav(wavs[-1], audio)
-        results["moonshine_cpp on the moonshine-cpp export"] = runtime_transcribe(out / "moonshine-cpp", wavs)
+        if "moonshine-cpp" in notes:
+            results["moonshine_cpp on the moonshine-cpp export"] = runtime_transcribe(out / "moonshine-cpp", wavs)
         results["moonshine_cpp on the wheel's own base model"] = runtime_transcribe(wheel_files().encoder.parent, wavs)
         results["vocabd serve (HTTP, its default decoding)"] = serve(root, wavs)
     reference = results["pytorch adapter, no bias"][0]
