@@ -54,6 +54,15 @@ def safety_set(ws: Workspace) -> tuple[Path, str] | None:
                        + "; never trained on, in voices/speakers and with texts the replay does not use")
 
 
+def real_safety_set(ws: Workspace) -> tuple[Path, str] | None:
+    """The real part beside a synthetic default yardstick (None with the user's own set or a real pool)."""
+    from vocabd.general.pool import describe_real, read_pool, real_manifest
+
+    if has_rows(ws.manifest(SAFETY_EVAL)) or (path := real_manifest(ws)) is None:
+        return None
+    return path, describe_real(read_pool(ws)["real_yardstick"]) + "; never trained on"
+
+
 def jargon_file(ws: Workspace) -> Path | None:
     path = ws.jargon
     return path if path.is_file() else None
@@ -134,6 +143,8 @@ def evaluate_run(ws: Workspace, experiment: str) -> dict[str, Any]:
     results: dict[str, Any] = {"primary": _pair(ws, primary, adapter) | {"kind": kind}}
     safety = safety_set(ws)
     results["safety"] = _pair(ws, safety[0], adapter) | {"describe": safety[1]} if safety else None
+    real = real_safety_set(ws)
+    results["safety_real"] = _pair(ws, real[0], adapter) | {"describe": real[1], "kind": "real"} if real else None
     return results
 
 

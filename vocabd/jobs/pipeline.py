@@ -232,6 +232,7 @@ def stage_poll(ws: Workspace, name: str, phase: str) -> StageOutcome:
 
 def stage_evaluate(ws: Workspace, name: str, phase: str) -> StageOutcome:
     from vocabd.jobs.evaluate import EvaluationCrashed, evaluate_run
+    from vocabd.general.pool import yardstick_kind
     from vocabd.jobs.gate import decide_from_results
     from vocabd.report import build_report, print_table, write_report
 
@@ -241,7 +242,7 @@ def stage_evaluate(ws: Workspace, name: str, phase: str) -> StageOutcome:
         results = evaluate_run(ws, experiment)
     except EvaluationCrashed as e:
         raise TransientError(str(e)) from e
-    gate = decide_from_results(results, ws.config.gate) if phase == "full" else None
+    gate = decide_from_results(results, ws.config.gate, yardstick_kind(ws)) if phase == "full" else None
     report = build_report(ws, experiment, phase, results, gate.to_dict() if gate else None, _chain_so_far(ws, phase))
     path = write_report(ws, report)
     if phase == "full":
