@@ -151,6 +151,7 @@ def generate_sentences(
     rng = random.Random(seed)
     usable_carriers = [] if heldout else [c for c in dict.fromkeys(carriers) if _usable_carrier(c)]
     groups = _field_groups(terms, fields if fields is not None else detect_fields(terms, usable_carriers), heldout)
+    log.info("sentence_fields", **{g.field: len(g.terms) for g in groups})
     usage: Counter[str] = Counter()
     seen = set(exclude)
     out: list[Sentence] = []
