@@ -6,8 +6,8 @@ versions and `250ms`). A term with no evidence of its own takes the field of its
 (nearer lines weigh more) and of the user's own transcripts; with no evidence anywhere it is `everyday`.
 Software is never a fallback: only evidence makes a term software.
 
-Clinical terms also get a kind (drug, test, condition, procedure) so that a frame can say "start {drug}" or
-"recheck the {test}" only with a term that fits.
+Clinical and legal terms also get a kind (drug, test, condition, procedure; filing, doctrine) so that a frame
+can say "start {drug}" or "file the {filing}" only with a term that fits.
 """
 
 from __future__ import annotations
@@ -105,27 +105,38 @@ _SOFTWARE_SHAPES = (
 _FINANCE_SHAPES = (re.compile(r"[$€£¥]"), re.compile(r"^\d+(\.\d+)?\s?(%|bps)$", re.I))
 _CLINICAL_SHAPES = (re.compile(r"^\d+(\.\d+)?\s?(mg|mcg|ml|mmhg|mmol)$", re.I),)
 
-KINDS = ("drug", "test", "condition", "procedure")
-_KIND_ENDINGS = {
-    "drug": ("olol", "pril", "sartan", "statin", "parin", "xaban", "gatran", "semide", "thiazide", "dipine",
-             "cillin", "mycin", "floxacin", "prazole", "tidine", "gliptin", "gliflozin", "glutide", "zepam",
-             "zolam", "oxetine", "triptan", "profen", "coxib", "arin", "formin", "oxin", "darone", "grel",
-             "glycerin", "sulin"),
-    "test": ("troponin", "bnp", "hba1c", "a1c", "ecg", "ekg", "echo", "gram", "graphy", "inr", "cbc", "panel",
-             "creatinine", "mri", "ct", "x-ray", "scan", "telemetry", "lipid", "culture", "level", "count"),
-    "procedure": ("ectomy", "otomy", "ostomy", "plasty", "stent", "catheterization", "bypass", "ablation",
-                  "cabg", "pci", "intubation", "dialysis", "transplant", "biopsy", "repair", "replacement"),
-    "condition": ("stemi", "angina", "fibrillation", "afib", "cardia", "tension", "diabetes", "sepsis",
-                  "pneumonia", "copd", "itis", "emia", "osis", "pathy", "algia", "failure", "infarction",
-                  "embolism", "thrombosis", "stenosis", "regurgitation", "syncope", "edema", "ischemia"),
+# Kinds of term within a field, so that a frame can say "start {drug}" or "file the {filing}" only with a term
+# that fits; the first kind whose endings match wins (an echocardiogram is a test before it is cardiac).
+FIELD_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "clinical": {
+        "test": ("troponin", "bnp", "hba1c", "a1c", "ecg", "ekg", "echo", "gram", "graphy", "inr", "cbc", "panel",
+                 "creatinine", "mri", "ct", "x-ray", "scan", "telemetry", "lipid", "culture", "level", "count"),
+        "procedure": ("ectomy", "otomy", "ostomy", "plasty", "stent", "catheterization", "bypass", "ablation",
+                      "cabg", "pci", "intubation", "dialysis", "transplant", "biopsy", "repair", "replacement"),
+        "condition": ("stemi", "angina", "fibrillation", "afib", "cardia", "tension", "diabetes", "sepsis",
+                      "pneumonia", "copd", "itis", "emia", "osis", "pathy", "algia", "failure", "infarction",
+                      "embolism", "thrombosis", "stenosis", "regurgitation", "syncope", "edema", "ischemia"),
+        "drug": ("olol", "pril", "sartan", "statin", "parin", "xaban", "gatran", "semide", "thiazide", "dipine",
+                 "cillin", "mycin", "floxacin", "prazole", "tidine", "gliptin", "gliflozin", "glutide", "zepam",
+                 "zolam", "oxetine", "triptan", "profen", "coxib", "arin", "formin", "oxin", "darone", "grel",
+                 "glycerin", "sulin"),
+    },
+    "legal": {
+        "filing": ("brief", "motion", "tecum", "subpoena", "petition", "affidavit", "writ", "complaint", "order",
+                   "notice", "pleading", "memorandum", "summons", "interrogatories"),
+        "doctrine": ("estoppel", "judicata", "laches", "interference", "negligence", "liability", "immunity",
+                     "privilege", "doctrine", "rule", "indemnification", "indemnity", "meruit", "rea", "facie",
+                     "hearsay", "conveniens"),
+    },
 }
+KINDS = tuple(kind for kinds in FIELD_KINDS.values() for kind in kinds)
 _TOKEN = re.compile(r"[a-z0-9&]+(?:-[a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
 class FieldGuess:
     field: str
-    kind: str | None  # clinical only: drug | test | condition | procedure
+    kind: str | None  # FIELD_KINDS: drug | test | condition | procedure | filing | doctrine
     evidence: str  # own | neighbours | transcripts | none
 
 
@@ -139,16 +150,15 @@ def detect_fields(terms: Sequence[Term], texts: Iterable[str] = ()) -> dict[str,
             field, evidence = _best(own[i]), "own"
         else:
             field, evidence = _from_company(i, own, prior)
-        kind = clinical_kind(term) if field == "clinical" else None
-        out[term.written] = FieldGuess(field, kind, evidence)
+        out[term.written] = FieldGuess(field, term_kind(term, field), evidence)
     return out
 
 
-def clinical_kind(term: Term) -> str | None:
-    """drug, test, condition or procedure by the term's words and endings; None when it says nothing."""
+def term_kind(term: Term, field: str) -> str | None:
+    """The term's kind within its field (drug, test, filing, doctrine, ...); None when it says nothing."""
     words = _tokens(term.written) + _tokens(term.spoken)
-    for kind in ("test", "procedure", "condition", "drug"):  # "echocardiogram" is a test before it is cardiac
-        if any(w.endswith(ending) or w == ending for w in words for ending in _KIND_ENDINGS[kind]):
+    for kind, endings in FIELD_KINDS.get(field, {}).items():
+        if any(w == ending or (len(ending) > 3 and w.endswith(ending)) for w in words for ending in endings):
             return kind
     return None
 

@@ -117,8 +117,9 @@ STOPWORDS = set(
 )
 
 MIN_CARRIER_WORDS, MAX_CARRIER_WORDS = 3, 30
-_SLOT = re.compile(r"\{(t|n|name|day|time|drug|test|condition|procedure)\}")
 TERM_SLOTS = ("t", *KINDS)
+_SLOT = re.compile(r"\{(" + "|".join(("n", "few", "name", "day", "time", *TERM_SLOTS)) + r")\}")
+_AN = re.compile(r"(?:^|(?<=\s))([Aa]) $")  # a literal that ends in the article "a"
 FIELD_TEMPLATES: dict[str, tuple[str, ...]] = {"software": TEMPLATES, **FRAMES}
 
 
@@ -222,9 +223,11 @@ def _from_template(template: str, group: _Group, usage: Counter[str], rng: rando
     position = 0
     for match in _SLOT.finditer(template):
         literal = template[position : match.start()]
+        written, said = _fill(match.group(1), chosen, rng)
+        if match.group(1) in KINDS and _takes_an(written, said):
+            literal = _AN.sub(lambda a: a.group(1) + "n ", literal)
         text_parts.append(literal)
         spoken_parts.append(literal)
-        written, said = _fill(match.group(1), chosen, rng)
         if match.group(1) in TERM_SLOTS:
             used.append(written)
         text_parts.append(written)
@@ -256,6 +259,9 @@ def _fill(slot: str, chosen: dict[str, Iterator[Term]], rng: random.Random) -> t
     if slot == "n":
         value = str(rng.choice((rng.randint(2, 12), rng.randint(13, 99), rng.randint(100, 999), rng.randint(1000, 9999))))
         return value, number_words(value)
+    if slot == "few":
+        value = str(rng.choice((rng.randint(2, 12), rng.randint(13, 60))))
+        return value, number_words(value)
     if slot == "name":
         name = rng.choice(NAMES)
         return name, name
@@ -263,6 +269,14 @@ def _fill(slot: str, chosen: dict[str, Iterator[Term]], rng: random.Random) -> t
         day = rng.choice(DAYS)
         return day, day
     return rng.choice(TIMES)
+
+
+def _takes_an(written: str, said: str) -> bool:
+    """'an' before it: said with a vowel first ("an echocardiogram", "an E C G", "an H B A one C")."""
+    first = said.split()[0] if said.split() else written
+    if len(first) == 1:  # a spelled letter
+        return first.upper() in "AEFHILMNORSX"
+    return first[:1].lower() in "aeio"
 
 
 PRIMARY_SHARE = 0.6  # how often a term with other spoken forms is said the usual way
