@@ -53,13 +53,13 @@ def describe_data(ws: Workspace, phase: str) -> dict[str, Any]:
 
 def _replay(ws: Workspace) -> dict[str, Any]:
     """The replay pool the trainer got (the user's own, or the default pool's) and what the default pool is."""
-    from vocabd.general.pool import describe, pool_manifest, read_pool
+    from vocabd.general.pool import describe, pool_manifest, read_pool, yardstick_kind
 
     pool = read_pool(ws)
     replay = ws.config.train.replay or pool_manifest(ws, "replay")
     return {"replay": str(replay) if replay else None,
             "replay_ratio": ws.config.train.replay_ratio if replay else 0.0,
-            "general_pool": describe(pool) if pool else None}
+            "general_pool": describe(pool) if pool else None, "yardstick_kind": yardstick_kind(ws)}
 
 
 def _backend(row: dict[str, Any]) -> str:
@@ -194,6 +194,12 @@ def notes(data: dict[str, Any], results: RunEvaluation, phase: str) -> list[str]
                    "[gate] require_safety = false.")
     elif safety.describe:
         out.append(f"Safety yardstick: {safety.describe}")
+    if data.get("yardstick_kind") == "SYNTHETIC ONLY":
+        out.append("The safety yardstick is SYNTHETIC speech only: training on synthetic speech improves it, so it "
+                   "cannot show harm to real voices. Install vocabd's dependencies (moonshine-voice) or give "
+                   "data/safety_eval.jsonl of real speech.")
+    if results.safety_real:
+        out.append(f"Real part of the yardstick (safety_real): {results.safety_real.describe}")
     if data.get("general_pool"):
         out.append(f"General-speech pool: {data['general_pool']}")
     if phase == "mini":
@@ -231,7 +237,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     gate = report.get("gate")
     if gate:
         lines += ["## Promotion gate", "", f"**{'PROMOTED' if gate['promote'] else 'NOT PROMOTED'}** - "
-                  f"{gate['reason']}", ""]
+                  f"{gate['reason']}", "", f"Yardstick the gate used: **{gate.get('yardstick') or 'given'}**.", ""]
     lines += ["## WER", "", "![WER over steps](wer.png)", "",
               "| set | clips | words | base WER | adapter WER | base WER (norm.) | adapter WER (norm.) "
               "| change (norm., same clips) | base term recall | adapter term recall |",

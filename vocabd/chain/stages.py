@@ -243,6 +243,7 @@ def stage_poll(ws: Workspace, name: str, phase: str) -> StageOutcome:
 def stage_evaluate(ws: Workspace, name: str, phase: str) -> StageOutcome:
     from vocabd.chain.gate import decide_from_results
     from vocabd.evaluation.runner import EvaluationCrashed, evaluate_run
+    from vocabd.general.pool import yardstick_kind
     from vocabd.report import build_report, print_table, write_report
 
     experiment = phase_name(name, phase)
@@ -252,7 +253,7 @@ def stage_evaluate(ws: Workspace, name: str, phase: str) -> StageOutcome:
     except EvaluationCrashed as e:
         raise TransientError(str(e)) from e
     last = phase == spec.PHASES[-1]
-    gate = decide_from_results(results, ws.config.gate) if last else None
+    gate = decide_from_results(results, ws.config.gate, yardstick_kind(ws)) if last else None
     report = build_report(ws, experiment, phase, results, gate, _timings_so_far(ws, phase))
     path = write_report(ws, report)
     if last:

@@ -61,9 +61,11 @@ class SetPair:
 class RunEvaluation:
     primary: SetPair
     safety: SetPair | None = None  # None: no general-speech yardstick of any kind
+    safety_real: SetPair | None = None  # real voices beside a synthetic safety yardstick
 
     def pairs(self) -> dict[str, SetPair]:
-        return {name: pair for name, pair in (("primary", self.primary), ("safety", self.safety)) if pair}
+        named = (("primary", self.primary), ("safety", self.safety), ("safety_real", self.safety_real))
+        return {name: pair for name, pair in named if pair}
 
 
 def primary_set(ws: Workspace) -> tuple[Path, str]:
@@ -86,6 +88,15 @@ def safety_set(ws: Workspace) -> tuple[Path, str] | None:
         return None
     return yardstick, ("the default general-speech pool's held-out part, " + summary(read_pool(ws), "yardstick")
                        + "; never trained on, in voices/speakers and with texts the replay does not use")
+
+
+def real_safety_set(ws: Workspace) -> tuple[Path, str] | None:
+    """The real part beside a synthetic default yardstick (None with the user's own set or a real pool)."""
+    from vocabd.general.pool import describe_real, read_pool, real_manifest
+
+    if has_rows(ws.manifest(SAFETY_EVAL)) or (path := real_manifest(ws)) is None:
+        return None
+    return path, describe_real(read_pool(ws)["real_yardstick"]) + "; never trained on"
 
 
 def jargon_file(ws: Workspace) -> Path | None:
@@ -168,8 +179,10 @@ def evaluate_run(ws: Workspace, experiment: str) -> RunEvaluation:
     if not has_rows(primary):
         raise VocabdError(f"{primary}: no primary evaluation clips (no recordings and no held-out synthetic set)")
     safety = safety_set(ws)
+    real = real_safety_set(ws)
     return RunEvaluation(primary=_pair(ws, primary, adapter, kind),
-                         safety=_pair(ws, safety[0], adapter, "general speech", safety[1]) if safety else None)
+                         safety=_pair(ws, safety[0], adapter, "general speech", safety[1]) if safety else None,
+                         safety_real=_pair(ws, real[0], adapter, "real general speech", real[1]) if real else None)
 
 
 def _pair(ws: Workspace, manifest: Path, adapter: Path, kind: str, describe: str | None = None) -> SetPair:

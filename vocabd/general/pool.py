@@ -4,7 +4,9 @@
 the hub pool when it is cached or downloadable, else builds the synthetic one; `hub` or `synthetic` force
 one, `none` turns the default off. It does nothing when the user brought both a replay pool (`[train]
 replay`) and a safety set (`data/safety_eval.jsonl`). The choice is written to `data/general_pool.json`,
-which the train stage (replay), the evaluate stage (yardstick) and the report read.
+which the train stage (replay), the evaluate stage (yardstick) and the report read. A synthetic pool's
+yardstick gets a real part beside it (`real.py`: recordings that installed packages ship) whenever there is
+one, because training on synthetic speech improves a synthetic yardstick and so cannot show harm to real voices.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def ensure_pool(ws: Workspace, progress: bool = True) -> dict[str, Any] | None:
     if pool is None:
         pool = _synthetic_pool(ws, progress)
     pool["used_for"], pool["choice"] = used_for, choice
+    pool["real_yardstick"] = _real_yardstick() if "yardstick" in used_for and not pool["real"] else None
     return _record(ws, pool, "")
 
 
@@ -70,6 +73,28 @@ def pool_manifest(ws: Workspace, part: str) -> Path | None:
     return path if has_rows(path) else None
 
 
+def real_manifest(ws: Workspace) -> Path | None:
+    """The real part of a synthetic pool's yardstick, when the workspace measures on the pool's yardstick."""
+    pool = read_pool(ws)
+    real = pool.get("real_yardstick") if pool and "yardstick" in pool.get("used_for", []) else None
+    path = Path(real["folder"]) / "real_yardstick.jsonl" if real else None
+    return path if path is not None and has_rows(path) else None
+
+
+def yardstick_kind(ws: Workspace) -> str:
+    """What the safety yardstick is made of, in the words the report and the status use."""
+    if has_rows(ws.manifest(SAFETY_EVAL)):
+        return "your own (data/safety_eval.jsonl)"
+    pool = read_pool(ws)
+    if not pool or "yardstick" not in pool.get("used_for", []):
+        return "none"
+    if pool["real"]:
+        return "real"
+    if real_manifest(ws) is not None:
+        return "synthetic + a small real part"
+    return "SYNTHETIC ONLY"
+
+
 def status_line(ws: Workspace) -> str | None:
     """One line for `vocabd status`: which general speech protects and measures the adapters."""
     own_safety = has_rows(ws.manifest(SAFETY_EVAL))
@@ -83,8 +108,12 @@ def status_line(ws: Workspace) -> str | None:
     if own_safety:
         parts.append("yardstick: data/safety_eval.jsonl")
     elif pool and "yardstick" in pool["used_for"]:
+        real = pool.get("real_yardstick")
         parts.append(f"yardstick: {pool['kind']} pool, {pool['yardstick']['clips']} clips, "
-                     f"{pool['yardstick']['words']} words ({'real' if pool['real'] else 'synthetic'})")
+                     f"{pool['yardstick']['words']} words ({'real' if pool['real'] else 'SYNTHETIC'})"
+                     + (f" + real part, {real['clips']} clips, {real['words']} words, "
+                        f"{len(real['speakers'])} speakers" if real else
+                        "" if pool["real"] else ": it cannot see harm to real voices"))
     else:
         parts.append("yardstick: NONE: the gate keeps adapters out ([gate] require_safety)"
                      if ws.config.gate.require_safety else
@@ -103,7 +132,14 @@ def summary(pool: dict[str, Any], part: str) -> str:
 def describe(pool: dict[str, Any]) -> str:
     """The whole pool in one sentence, for the report."""
     parts = "; ".join(f"{part}: {summary(pool, part)}" for part in ("replay", "yardstick") if part in pool["used_for"])
+    if pool.get("real_yardstick"):
+        parts += f"; real part of the yardstick: {describe_real(pool['real_yardstick'])}"
     return f"{pool['kind']}, {pool['what']}; {parts}"
+
+
+def describe_real(real: dict[str, Any]) -> str:
+    return (f"real speech that installed packages ship ({', '.join(real['sources'])}): {real['clips']} clips, "
+            f"{real['words']} words, {real['minutes']:.1f} min, {len(real['speakers'])} speakers")
 
 
 def _still_valid(ws: Workspace, choice: str, used_for: list[str]) -> dict[str, Any] | None:
@@ -112,6 +148,8 @@ def _still_valid(ws: Workspace, choice: str, used_for: list[str]) -> dict[str, A
         return None
     if ws.config.general.sentences != pool.get("sentences", ws.config.general.sentences):
         return None
+    if "yardstick" in used_for and not pool["real"] and pool.get("real_yardstick") != _real_yardstick():
+        return None  # real speech was installed or removed since: the same synthetic part, a new real part
     return pool if _cached(Path(pool["folder"])) is not None else None
 
 
@@ -153,24 +191,41 @@ def _synthetic_pool(ws: Workspace, progress: bool) -> dict[str, Any]:
     return {**pool, "sentences": ws.config.general.sentences}
 
 
-def _cached(dest: Path) -> dict[str, Any] | None:
+def _real_yardstick() -> dict[str, Any] | None:
+    """The real part (built once per user), or None when no package with real speech is installed."""
+    from vocabd.general import real
+    from vocabd.general.synthetic import describe as describe_clips
+
+    pieces = real.available_pieces()
+    if not pieces:
+        return None
+    dest = general_cache_dir() / f"real-{real.pieces_key(pieces)}"
+
+    def make(tmp: Path) -> dict[str, Any]:
+        clips = real.build_real_yardstick(tmp, pieces)
+        return {**describe_clips(clips), "sources": sorted({p.source for p in pieces})}
+
+    return _cached(dest, ("real_yardstick",)) or _build(dest, make, ("real_yardstick",))
+
+
+def _cached(dest: Path, parts: tuple[str, ...] = ("replay", "yardstick")) -> dict[str, Any] | None:
     try:
         pool = json.loads((dest / POOL_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    if not (has_rows(dest / "replay.jsonl") and has_rows(dest / "yardstick.jsonl")):
+    if not all(has_rows(dest / f"{part}.jsonl") for part in parts):
         return None
     return {**pool, "folder": str(dest)}
 
 
-def _build(dest: Path, make) -> dict[str, Any]:
+def _build(dest: Path, make, parts: tuple[str, ...] = ("replay", "yardstick")) -> dict[str, Any]:
     """Build into a temporary sibling and rename it into place, under a lock: a half-built pool is never seen
     and two workspaces building at once make it once."""
     from filelock import FileLock
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(dest) + ".lock"):
-        if (cached := _cached(dest)) is not None:
+        if (cached := _cached(dest, parts)) is not None:
             return cached
         tmp = dest.with_name(dest.name + ".part")
         shutil.rmtree(tmp, ignore_errors=True)

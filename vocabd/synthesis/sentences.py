@@ -1,7 +1,9 @@
 """Sentences saturated with jargon: several terms each, every term in many contexts.
 
 The label keeps each term's written form and numbers as digits; the text for the synthesizer gets
-spoken forms and number words. Built from carrier templates and from the user's own transcripts.
+spoken forms and number words. Built from carrier templates of each term's field (`fields.detect_fields`:
+a clinician's list gets a clinician's sentences, a software team's list the TEMPLATES below) and from the
+user's own transcripts. A sentence's terms all come from one field.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
+from vocabd.synthesis.fields import KINDS, FieldGuess, detect_fields
+from vocabd.synthesis.frames import FRAMES
 from vocabd.jargon import Term, number_words
 from vocabd.log import get_logger
 
 log = get_logger(__name__)
 
-# Slots: {t} a jargon term (each {t} a different one), {n} a number, {name}, {day}, {time}.
+# The software field's frames. Slots: {t} a jargon term (each {t} a different one), {n} a number, {name},
+# {day}, {time}; the other fields' frames (vocabd/synthesis/frames.py) add typed term slots such as {drug}.
 TEMPLATES = (
     # commands
     "Open {t} and check the {t} settings.",
@@ -112,7 +117,10 @@ STOPWORDS = set(
 )
 
 MIN_CARRIER_WORDS, MAX_CARRIER_WORDS = 3, 30
-_SLOT = re.compile(r"\{(t|n|name|day|time)\}")
+TERM_SLOTS = ("t", *KINDS)
+_SLOT = re.compile(r"\{(" + "|".join(("n", "few", "name", "day", "time", *TERM_SLOTS)) + r")\}")
+_AN = re.compile(r"(?:^|(?<=\s))([Aa]) $")  # a literal that ends in the article "a"
+FIELD_TEMPLATES: dict[str, tuple[str, ...]] = {"software": TEMPLATES, **FRAMES}
 
 
 @dataclass(frozen=True)
@@ -122,9 +130,9 @@ class Sentence:
     terms: tuple[str, ...]  # written forms of the terms in it
 
 
-def template_split(heldout: bool) -> tuple[str, ...]:
+def template_split(heldout: bool, field: str = "software") -> tuple[str, ...]:
     """Every fourth template is kept for held-out sentences, so evaluation never sees training carriers."""
-    return tuple(t for i, t in enumerate(TEMPLATES) if (i % 4 == 3) == heldout)
+    return tuple(t for i, t in enumerate(FIELD_TEMPLATES[field]) if (i % 4 == 3) == heldout)
 
 
 def generate_sentences(
@@ -134,13 +142,17 @@ def generate_sentences(
     carriers: Iterable[str] = (),
     heldout: bool = False,
     exclude: Iterable[str] = (),
+    fields: dict[str, FieldGuess] | None = None,
 ) -> list[Sentence]:
-    """`count` distinct sentences; terms are used evenly (least used first). Deterministic for a seed."""
+    """`count` distinct sentences; terms are used evenly (least used first). Deterministic for a seed.
+
+    `fields` (default: `detect_fields` on the terms and the carriers) says each term's field."""
     if not terms:
         raise ValueError("no jargon terms to build sentences from")
     rng = random.Random(seed)
-    templates = [t for t in template_split(heldout) if len(_SLOT.findall(t)) and _term_slots(t) <= len(terms)]
     usable_carriers = [] if heldout else [c for c in dict.fromkeys(carriers) if _usable_carrier(c)]
+    groups = _field_groups(terms, fields if fields is not None else detect_fields(terms, usable_carriers), heldout)
+    log.info("sentence_fields", **{g.field: len(g.terms) for g in groups})
     usage: Counter[str] = Counter()
     seen = set(exclude)
     out: list[Sentence] = []
@@ -148,8 +160,11 @@ def generate_sentences(
         if len(out) == count:
             break
         use_carrier = usable_carriers and rng.random() < 0.3
-        sentence = (_from_carrier(rng.choice(usable_carriers), terms, usage, rng) if use_carrier
-                    else _from_template(rng.choice(templates), terms, usage, rng))
+        if use_carrier:
+            sentence = _from_carrier(rng.choice(usable_carriers), terms, usage, rng)
+        else:
+            group = groups[0] if len(groups) == 1 else _group_of_least_used(groups, usage, rng)
+            sentence = _from_template(rng.choice(group.templates), group, usage, rng)
         if sentence.text in seen:
             continue
         seen.add(sentence.text)
@@ -160,8 +175,39 @@ def generate_sentences(
     return out
 
 
-def _term_slots(template: str) -> int:
-    return template.count("{t}")
+@dataclass(frozen=True)
+class _Group:
+    """The terms of one field and the frames they can fill."""
+    field: str
+    terms: tuple[Term, ...]
+    kinds: dict[str, tuple[Term, ...]]  # typed slot -> the terms that may fill it
+    templates: tuple[str, ...]
+
+
+def _field_groups(terms: Sequence[Term], fields: dict[str, FieldGuess], heldout: bool) -> list[_Group]:
+    by_field: dict[str, list[Term]] = {}
+    for term in terms:
+        by_field.setdefault(fields[term.written].field if term.written in fields else "everyday", []).append(term)
+    groups = []
+    for field, members in by_field.items():
+        kinds = {kind: tuple(t for t in members if fields.get(t.written) and fields[t.written].kind == kind)
+                 for kind in KINDS}
+        fits = tuple(t for t in template_split(heldout, field) if _fillable(t, len(members), kinds))
+        groups.append(_Group(field, tuple(members), kinds, fits))
+    return groups
+
+
+def _fillable(template: str, members: int, kinds: dict[str, tuple[Term, ...]]) -> bool:
+    slots = Counter(_SLOT.findall(template))
+    typed = sum(slots[kind] for kind in KINDS)
+    if not typed + slots["t"] or typed + slots["t"] > members:
+        return False
+    return all(slots[kind] <= len(kinds[kind]) for kind in KINDS)
+
+
+def _group_of_least_used(groups: list[_Group], usage: Counter[str], rng: random.Random) -> _Group:
+    lead = min((t for g in groups for t in g.terms), key=lambda t: (usage[t.written], rng.random()))
+    return next(g for g in groups if lead in g.terms)
 
 
 def _pick_terms(terms: Sequence[Term], k: int, usage: Counter[str], rng: random.Random) -> list[Term]:
@@ -169,18 +215,20 @@ def _pick_terms(terms: Sequence[Term], k: int, usage: Counter[str], rng: random.
     return ranked[:k]
 
 
-def _from_template(template: str, terms: Sequence[Term], usage: Counter[str], rng: random.Random) -> Sentence:
-    chosen = iter(_pick_terms(terms, _term_slots(template), usage, rng))
+def _from_template(template: str, group: _Group, usage: Counter[str], rng: random.Random) -> Sentence:
+    chosen = _chosen_terms(template, group, usage, rng)
     used: list[str] = []
     text_parts: list[str] = []
     spoken_parts: list[str] = []
     position = 0
     for match in _SLOT.finditer(template):
         literal = template[position : match.start()]
+        written, said = _fill(match.group(1), chosen, rng)
+        if match.group(1) in KINDS and _takes_an(written, said):
+            literal = _AN.sub(lambda a: a.group(1) + "n ", literal)
         text_parts.append(literal)
         spoken_parts.append(literal)
-        written, said = _fill(match.group(1), chosen, rng)
-        if match.group(1) == "t":
+        if match.group(1) in TERM_SLOTS:
             used.append(written)
         text_parts.append(written)
         spoken_parts.append(said)
@@ -190,12 +238,29 @@ def _from_template(template: str, terms: Sequence[Term], usage: Counter[str], rn
     return Sentence(text="".join(text_parts), spoken="".join(spoken_parts), terms=tuple(used))
 
 
-def _fill(slot: str, chosen, rng: random.Random) -> tuple[str, str]:
-    if slot == "t":
-        term = next(chosen)
+def _chosen_terms(template: str, group: _Group, usage: Counter[str], rng: random.Random) -> dict[str, Iterator[Term]]:
+    """The terms for each kind of slot: typed slots first, then {t} from the terms left, least used first."""
+    slots = Counter(_SLOT.findall(template))
+    chosen: dict[str, Iterator[Term]] = {}
+    taken: set[str] = set()
+    for kind in (*KINDS, "t"):
+        if slots[kind]:
+            pool = group.kinds[kind] if kind in KINDS else group.terms
+            picked = _pick_terms([t for t in pool if t.written not in taken], slots[kind], usage, rng)
+            taken.update(t.written for t in picked)
+            chosen[kind] = iter(picked)
+    return chosen
+
+
+def _fill(slot: str, chosen: dict[str, Iterator[Term]], rng: random.Random) -> tuple[str, str]:
+    if slot in TERM_SLOTS:
+        term = next(chosen[slot])
         return term.written, _said(term, rng)
     if slot == "n":
         value = str(rng.choice((rng.randint(2, 12), rng.randint(13, 99), rng.randint(100, 999), rng.randint(1000, 9999))))
+        return value, number_words(value)
+    if slot == "few":
+        value = str(rng.choice((rng.randint(2, 12), rng.randint(13, 60))))
         return value, number_words(value)
     if slot == "name":
         name = rng.choice(NAMES)
@@ -204,6 +269,14 @@ def _fill(slot: str, chosen, rng: random.Random) -> tuple[str, str]:
         day = rng.choice(DAYS)
         return day, day
     return rng.choice(TIMES)
+
+
+def _takes_an(written: str, said: str) -> bool:
+    """'an' before it: said with a vowel first ("an echocardiogram", "an E C G", "an H B A one C")."""
+    first = said.split()[0] if said.split() else written
+    if len(first) == 1:  # a spelled letter
+        return first.upper() in "AEFHILMNORSX"
+    return first[:1].lower() in "aeio"
 
 
 PRIMARY_SHARE = 0.6  # how often a term with other spoken forms is said the usual way

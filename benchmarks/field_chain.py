@@ -1,0 +1,84 @@
+"""A new user of another field: a jargon list alone, the default chain, then base vs adapter in both decodings.
+
+    flock /tmp/vocabd-heavy.lock .venv/bin/python benchmarks/field_chain.py WORKSPACE \
+        --jargon benchmarks/legal_jargon.txt --judge JUDGE_DIR/judge.jsonl [--set S.KEY=VALUE ...] \
+        [--general LABEL=MANIFEST ...] [--every 4]
+
+Runs the chain as `new_user_jargon_only.py` does, then scores the base model and the chain's adapter (the
+promoted one, else the full run's best, so a kept-out adapter is measured too) on the judge and on real
+general speech (`../shared/bench` safety and every `--every`-th replay clip, or `--general`), each in the
+product's decoding (`vocabd evaluate`: the workspace's beams and the list's bias) and in plain greedy decoding
+without bias (`[decode] beams = 1`, `--no-bias`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from new_user_allison import BENCH, brief, evaluate, fresh_workspace, run_chain, set_value
+
+DECODINGS = {"product": [], "greedy": ["--no-bias"]}
+
+
+def subset(manifest: Path, every: int, dest: Path) -> Path:
+    """Every `every`-th row of a manifest, its audio paths made absolute."""
+    rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with dest.open("w", encoding="utf-8") as f:
+        for row in rows[::every]:
+            row["audio"] = str((manifest.parent / row["audio"]).resolve())
+            f.write(json.dumps(row) + "\n")
+    return dest
+
+
+def chain_adapter(root: Path, promoted: Path | None) -> Path | None:
+    if promoted is not None:
+        return promoted
+    bests = sorted(root.glob("runs/*full*/best"), key=lambda p: p.stat().st_mtime)
+    return bests[-1] if bests else None
+
+
+def line(result: dict) -> str:
+    return (f"clips {result['clips']}  WER norm {result['wer_normalized']:.4f} raw {result['wer']:.4f}  "
+            f"recall {result.get('term_recall')}  false alarms {result.get('false_alarms')}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("--jargon", type=Path, required=True)
+    parser.add_argument("--judge", type=Path, required=True)
+    parser.add_argument("--set", action="append", default=[], dest="settings", metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--general", action="append", default=[], metavar="LABEL=MANIFEST")
+    parser.add_argument("--every", type=int, default=4, help="keep every N-th replay clip (cathy)")
+    args = parser.parse_args()
+    root = fresh_workspace(args.workspace, args.settings)
+    shutil.copyfile(args.jargon, root / "inbox" / "jargon.txt")
+    promoted = run_chain(root)
+    adapter = chain_adapter(root, promoted)
+    print(f"scored adapter: {adapter} ({'promoted' if promoted else 'kept out'})", flush=True)
+    sets = {"judge (flite)": args.judge.resolve(), "safety (3 speakers)": BENCH / "safety" / "safety_eval.jsonl",
+            "replay (cathy, subset)": subset(BENCH / "replay" / "replay.jsonl", args.every, root / "replay_subset.jsonl")}
+    sets |= {label: Path(path).resolve() for label, path in (g.split("=", 1) for g in args.general)}
+    toml = root / "vocabd.toml"
+    product_toml = toml.read_text(encoding="utf-8")
+    results = {}
+    for decoding, extra in DECODINGS.items():
+        toml.write_text(product_toml, encoding="utf-8")
+        if decoding == "greedy":
+            set_value(toml, "decode.beams=1")
+        for label, manifest in sets.items():
+            for model, path in (("base", None), ("adapter", adapter)):
+                if model == "adapter" and path is None:
+                    continue
+                result = evaluate(root, manifest, path, *extra)
+                results[f"{label} | {model} | {decoding}"] = brief(result)
+                print(f"{label:24} {decoding:8} {model:8} {line(result)}", flush=True)
+    toml.write_text(product_toml, encoding="utf-8")
+    (root / "field_chain_results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
