@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vocabd.config import GateConfig
+from vocabd.evaluation.runner import real_safety_set
 from vocabd.general import pool, real
-from vocabd.jobs.evaluate import real_safety_set
-from vocabd.jobs.gate import decide, decide_from_results
 from vocabd.manifest import load_manifest
 from vocabd.workspace import init_workspace
 
@@ -98,36 +96,3 @@ def test_a_synthetic_pool_gets_the_real_part_and_the_status_says_which_kind(cach
     assert pool.yardstick_kind(bare) == "SYNTHETIC ONLY" and real_safety_set(bare) is None
     assert "cannot see harm to real voices" in pool.status_line(bare)
     assert pool.ensure_pool(ws, progress=False)["real_yardstick"] is None  # the real part went away: said so
-
-
-def _result(refs, hyps):
-    from vocabd.evaluation.metrics import wer
-
-    return {"clips": len(refs), "wer": wer(refs, hyps), "wer_normalized": wer(refs, hyps, normalized=True),
-            "terms": {}, "false_alarms": 0,
-            "utterances": [{"audio": f"/a/{i}.wav", "ref": r, "hyp": h} for i, (r, h) in enumerate(zip(refs, hyps))]}
-
-
-REFS = [f"the train to the city leaves at {h} in the morning" for h in range(1, 41)]
-
-
-def test_the_gate_keeps_out_an_adapter_that_hurts_real_voices_while_the_synthetic_yardstick_improves():
-    worse = [r.replace("train", "trane").replace("city", "sitty") for r in REFS]
-    results = {"primary": {"base": _result(REFS, worse), "adapter": _result(REFS, REFS)},
-               "safety": {"base": _result(REFS, worse), "adapter": _result(REFS, REFS)},
-               "safety_real": {"base": _result(REFS, REFS), "adapter": _result(REFS, worse)}}
-    decision = decide_from_results(results, GateConfig(), "synthetic + a small real part")
-    assert not decision.promote and "on real voices" in decision.reason
-    assert decision.yardstick == "synthetic + a small real part" and decision.real_change["change"] > 0
-
-
-def test_a_real_change_within_the_noise_does_not_keep_an_adapter_out():
-    one_word = list(REFS)
-    one_word[0] = REFS[0].replace("morning", "mourning")
-    results = {"primary": {"base": _result(REFS, [r.replace("city", "sitty") for r in REFS]),
-                           "adapter": _result(REFS, REFS)},
-               "safety": {"base": _result(REFS, REFS), "adapter": _result(REFS, REFS)},
-               "safety_real": {"base": _result(REFS, REFS), "adapter": _result(REFS, one_word)}}
-    decision = decide_from_results(results, GateConfig(), "synthetic + a small real part")
-    assert decision.promote and "real voices +0.0" in decision.reason
-    assert decide(0.2, 0.1, 0.05, 0.05, 0.005).promote  # no real part: the old rules alone

@@ -11,7 +11,7 @@ import pytest
 from vocabd.synthesis.fields import detect_fields
 from vocabd.synthesis.frames import FRAMES
 from vocabd.jargon import parse_jargon_text
-from vocabd.sentences import generate_sentences, template_split
+from vocabd.synthesis.sentences import generate_sentences, template_split
 
 CLINICAL = "metoprolol\nlisinopril\natorvastatin\ntroponin\nechocardiogram\nNSTEMI\nHbA1c\nfurosemide\n" \
            "atrial fibrillation\nCABG\nejection fraction\napixaban\n"

@@ -93,3 +93,29 @@ def test_wer_spread_gives_clips_words_and_an_interval_around_the_wer():
     assert spread.clips == 40 and spread.words == sum(len(r.split()) for r in REFS)
     assert spread.low < spread.wer < spread.high
     assert abs(spread.wer - 10 / spread.words) < 1e-9
+
+
+REFS = [f"the train to the city leaves at {h} in the morning" for h in range(1, 41)]
+
+
+def _run(primary, safety, real) -> RunEvaluation:
+    return RunEvaluation(_pair(*primary), _pair(*safety), SetPair("real.jsonl", "real general speech", *real))
+
+
+def test_the_gate_keeps_out_an_adapter_that_hurts_real_voices_while_the_synthetic_yardstick_improves():
+    worse = [r.replace("train", "trane").replace("city", "sitty") for r in REFS]
+    results = _run((_result(REFS, worse), _result(REFS, REFS)), (_result(REFS, worse), _result(REFS, REFS)),
+                   (_result(REFS, REFS), _result(REFS, worse)))
+    decision = decide_from_results(results, GateConfig(), "synthetic + a small real part")
+    assert not decision.promote and "on real voices" in decision.reason
+    assert decision.yardstick == "synthetic + a small real part" and decision.real_change.change > 0
+
+
+def test_a_real_change_within_the_noise_does_not_keep_an_adapter_out():
+    one_word = list(REFS)
+    one_word[0] = REFS[0].replace("morning", "mourning")
+    results = _run((_result(REFS, [r.replace("city", "sitty") for r in REFS]), _result(REFS, REFS)),
+                   (_result(REFS, REFS), _result(REFS, REFS)), (_result(REFS, REFS), _result(REFS, one_word)))
+    decision = decide_from_results(results, GateConfig(), "synthetic + a small real part")
+    assert decision.promote and "real voices +0.0" in decision.reason
+    assert decide(0.2, 0.1, 0.05, 0.05, 0.005).promote  # no real part: the old rules alone
