@@ -210,7 +210,7 @@ def test_jargon_file_dropped_into_the_inbox_drives_the_daemon_to_a_report(tiny_w
     assert full["gate"] is not None and set(full["timings"]) == {"mini", "full"}
     # nothing configured, yet general speech protected and measured: the default pool's replay and yardstick
     assert full["data"]["replay"] and "synthetic" in full["data"]["general_pool"]
-    assert [r["set"] for r in full["table"]] == ["primary", "safety"] and not full["gate"]["blind"]
+    assert [r["set"] for r in full["table"]] == ["primary", "safety", "safety_real"] and not full["gate"]["blind"]
     assert json.loads((ws.run_dir(name) / "config.json").read_text())["replay"] == full["data"]["replay"]
     assert (ws.data / "active.json").exists() == full["gate"]["promote"]
     if full["gate"]["promote"]:
