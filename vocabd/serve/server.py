@@ -43,7 +43,7 @@ class Limits:
     body_grace_seconds: float = 10.0  # then the body must keep arriving at body_min_rate
     body_min_rate: int = 64 * 1024  # bytes per second
     max_connections: int = 64  # open at once; more wait to be accepted, up to header_seconds, then get a 503
-    upload_slots: int = 1  # uploads parsed and decoded at once (the one model worker takes one at a time)
+    upload_slots: int = 2  # uploads parsed and decoded at once
 
 
 class ApiError(Exception):
