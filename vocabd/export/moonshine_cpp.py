@@ -208,7 +208,7 @@ def write_moonshine_cpp(asr: Asr, out: Path) -> dict:
     summary = {"tensors_rewritten": encoder.tensors + decoder.tensors,
                "int8_tensors_stored_as_float": encoder.as_float + decoder.as_float,
                # what per-tensor int8 would have kept of the adapter's change (why those tensors are float now)
-               "int8_would_keep_of_the_change": {"median": _median(kept), "max": max(kept, default=None)},
+               "int8_would_keep_of_the_change": {"median": _median(kept), "max": round(max(kept), 4) if kept else None},
                "median_change_in_quantization_steps": _median(ratio), "wheel": files.version}
     log.info("moonshine-cpp files written", out=str(out), **summary)
     return summary
