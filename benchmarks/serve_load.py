@@ -56,11 +56,13 @@ def form(filename: str, data: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def post(port: int, body: bytes, content_type: str) -> tuple[int, float]:
+def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+            timeout: float = 600) -> tuple[int, float]:
+    """(status, seconds) of one request; status -1 when the connection failed."""
     started = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("POST", "/v1/audio/transcriptions", body=body, headers={"Content-Type": content_type})
+        conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         response.read()
         return response.status, time.monotonic() - started
@@ -68,20 +70,14 @@ def post(port: int, body: bytes, content_type: str) -> tuple[int, float]:
         return -1, time.monotonic() - started
     finally:
         conn.close()
+
+
+def post(port: int, body: bytes, content_type: str) -> tuple[int, float]:
+    return request(port, "POST", "/v1/audio/transcriptions", body, {"Content-Type": content_type})
 
 
 def get_health(port: int) -> tuple[int, float]:
-    started = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request("GET", "/health")
-        response = conn.getresponse()
-        response.read()
-        return response.status, time.monotonic() - started
-    except OSError:
-        return -1, time.monotonic() - started
-    finally:
-        conn.close()
+    return request(port, "GET", "/health", timeout=120)
 
 
 def slow_client(port: int, head: bytes, trickle: bytes, every: float, limit: float, dropped: list) -> None:
