@@ -1,4 +1,4 @@
-"""Hostile and broken drops (issue 9 items 1, 5-9; issue 14 item 6): real files, the real inbox rules and,
+"""Hostile and broken drops: real files, the real inbox rules and,
 where timing matters, the real watchdog observer handing entries to them as the daemon does."""
 
 from __future__ import annotations
@@ -330,7 +330,7 @@ def test_copies_keep_the_drops_permission_bits(ws):
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: "0o600" for p in written}
 
 
-# --- issue 14 item 6: one recording, two roles -------------------------------------------------------
+# --- one recording, two roles -------------------------------------------------------
 
 
 def test_the_same_audio_may_be_the_voice_sample_and_a_recording(ws):
