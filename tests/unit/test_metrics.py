@@ -45,6 +45,14 @@ def test_term_match_is_exact_and_whole_word():
     assert count_term("k8s", "k8s, k8ss") == 1
 
 
+def test_a_lower_case_term_counts_capitalized_only_where_a_sentence_starts():
+    assert count_term("res judicata", "Res judicata applies. It is res judicata.") == 2
+    assert count_term("res judicata", 'He said: "Res judicata." Then (Res judicata) again') == 1
+    assert count_term("res judicata", "the Res judicata rule") == 0
+    assert count_term("kubectl", "Kubectls are. Kubectl get pods") == 1
+    assert count_term("WER", "Wer. WER") == 1
+
+
 def test_term_recall_and_false_alarms():
     refs = ["mail ops@acme.io about WER", "the WER is low", "run kubectl get pods"]
     hyps = ["mail ops at acme about WER WER", "the were is low", "run kubectl get pods kubectl"]

@@ -70,11 +70,20 @@ class TermStats:
         return {**asdict(self), "recall": self.recall}
 
 
+SENTENCE_START = r"(?:^|(?<=[.!?:;]\s)|(?<=[.!?:;][\"')\]]\s))\s*[\"'(\[]?"
+
+
 def count_term(term: str, text: str) -> int:
-    """Occurrences of the exact written form (case-sensitive), not inside a longer word."""
+    """Occurrences of the exact written form (case-sensitive), not inside a longer word. A term written in
+    lower case also counts with its first letter capitalized where it starts a sentence ("Res judicata
+    applies"), which is how it is written there."""
     left = r"(?<!\w)" if term[:1].isalnum() else ""
     right = r"(?!\w)" if term[-1:].isalnum() else ""
-    return len(re.findall(left + re.escape(term) + right, text))
+    count = len(re.findall(left + re.escape(term) + right, text))
+    if term[:1].islower() and term[:1].upper() != term[:1]:
+        capital = term[:1].upper() + term[1:]
+        count += len(re.findall(SENTENCE_START + re.escape(capital) + right, text))
+    return count
 
 
 def term_stats(refs: Sequence[str], hyps: Sequence[str], terms: Sequence[str]) -> dict[str, TermStats]:
