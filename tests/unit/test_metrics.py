@@ -32,6 +32,11 @@ def test_raw_vs_normalized():
     ("three twenty", "3 20"),
     ("1,000 users", "1000 users"),
     ("Don't \"quote\" me!", "don't quote me"),
+    ("For the twentieth time", "for the 20th time"),
+    ("the twenty-first of May", "the 21st of may"),
+    ("one hundred and first", "101st"),
+    ("the eleventh, twelfth and third", "the 11th 12th and 3rd"),
+    ("the 42nd street", "the 42nd street"),
 ])
 def test_normalize(text, expected):
     assert normalize(text) == expected

@@ -1,4 +1,5 @@
-"""Number words to digits, so that "press one" and "press 1" compare equal after normalizing."""
+"""Number words to digits, so that "press one" and "press 1" compare equal after normalizing, and "the
+twenty first" and "the 21st" too."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ UNITS = {w: i for i, w in enumerate(
     "seventeen eighteen nineteen".split())}
 TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
 SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_IRREGULAR = {"first": "one", "second": "two", "third": "three", "fifth": "five", "eighth": "eight",
+              "ninth": "nine", "twelfth": "twelve"}
+ORDINALS = _IRREGULAR | {  # ordinal word -> the cardinal word it ends a number as
+    (w[:-1] + "ieth" if w.endswith("y") else w + "th"): w
+    for w in [*UNITS, *TENS, *SCALES] if w not in _IRREGULAR.values() and w != "zero"}
 
 
 def words_to_digits(words: list[str]) -> list[str]:
@@ -16,7 +22,16 @@ def words_to_digits(words: list[str]) -> list[str]:
     for i, word in enumerate(words):
         if word == "and" and number is not None and number.last == "scale" and _is_number(words[i + 1 : i + 2]):
             continue  # "one hundred and five"
-        if word in UNITS or word in TENS or word in SCALES:
+        if word in ORDINALS:
+            cardinal = ORDINALS[word]
+            if number is None or not number.accepts(cardinal):
+                if number is not None:
+                    out.append(number.digits())
+                number = _Number()
+            number.add(cardinal)
+            out.append(number.ordinal())
+            number = None
+        elif word in UNITS or word in TENS or word in SCALES:
             if number is None or not number.accepts(word):
                 if number is not None:
                     out.append(number.digits())
@@ -33,7 +48,8 @@ def words_to_digits(words: list[str]) -> list[str]:
 
 
 def _is_number(words: list[str]) -> bool:
-    return bool(words) and (words[0] in UNITS or words[0] in TENS)
+    word = ORDINALS.get(words[0], words[0]) if words else ""
+    return word in UNITS or word in TENS
 
 
 class _Number:
@@ -76,3 +92,8 @@ class _Number:
 
     def digits(self) -> str:
         return str(self.total + self.current)
+
+    def ordinal(self) -> str:
+        value = self.total + self.current
+        suffix = "th" if value % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(value % 10, "th")
+        return f"{value}{suffix}"
