@@ -81,7 +81,7 @@ def test_recordings_alone_with_no_held_out_piece_name_the_recording_and_what_to_
     message = str(error.value)
     assert "no held-out recording" in message and "talk.wav (40 s, kept as data/recordings/long/" in message
     assert "4 piece(s) kept (4 to train on, 0 held out), 1 left out (the first: the words disagree)" in message
-    assert str(ws.inbox) in message and "jargon list" in message
+    assert str(ws.inbox) in message and "jargon list" in message and "data/long_pieces.json lists every piece" in message
     assert (ws.data / row["audio"]).is_file() and ws.manifest("my_voice_train").read_text().count("\n") == 4
 
 
@@ -107,3 +107,15 @@ def test_short_recordings_alone_with_none_held_out_are_refused_at_start(ws):
         stages.start_chain(ws)
     (ws.data / "jargon.txt").write_text("kubectl\n")  # a jargon list gives a held-out synthetic set
     stages.start_chain(ws)
+
+
+def test_a_chain_whose_long_recordings_give_no_held_out_piece_stops_after_the_cut_saying_why(ws):
+    row = drop_long(ws)
+    name, phase, stage = stages.start_chain(ws)
+    split_as_the_worker_does(ws, row, TRAIN[:4])  # the cut, as the stage's splitting worker leaves it
+    with pytest.raises(stages.StageFailed) as failed:
+        stages.run_stage(ws, name, phase, stage)  # no process starts: the check comes before the synthesis
+    text = failed.value.failed_file.read_text()
+    assert "stage `synthesize`" in text and "talk.wav" in text and "0 held out" in text and "data/long_pieces.json" in text
+    assert state.current(ws).failed == str(failed.value.failed_file)
+    assert (ws.data / row["audio"]).is_file()  # nothing lost

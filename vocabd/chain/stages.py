@@ -23,6 +23,7 @@ from vocabd.chain.spec import StageFailed, StageOutcome, TransientError
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
 from vocabd.longform.pending import outcome_lines, pending, split_pending
+from vocabd.split import HELD_OUT_PERCENT, SENTENCE_MIN_WORDS
 from vocabd.workspace import LONG_PIECES, MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace, phase_name
 
 log = get_logger(__name__)
@@ -69,8 +70,8 @@ def require_recordings_alone(ws: Workspace, material: state.Material, split_erro
     if material.my_voice_train < fewest:
         problem = f"{material.my_voice_train} recording(s) to train on (at least {fewest} are needed)"
     elif not material.my_voice_eval:
-        problem = ("no held-out recording to measure the adapter on (a quarter of the recordings of 4 words or "
-                   "more are held out, chosen by their transcript)")
+        problem = (f"no held-out recording to measure the adapter on ({HELD_OUT_PERCENT}% of the recordings of "
+                   f"{SENTENCE_MIN_WORDS} words or more are held out, chosen by their transcript)")
     else:
         return
     long = outcome_lines(ws)
@@ -79,7 +80,7 @@ def require_recordings_alone(ws: Workspace, material: state.Material, split_erro
         + (f"; the splitting worker failed ({split_error})" if split_error else "")
         + ("; your long recordings: " + "; ".join(long) if long else "")
         + f". Drop more recordings with their transcripts, or a jargon list (.txt), into {ws.inbox}: everything "
-        f"taken in so far is kept" + (f" ({LONG_PIECES} lists every piece and why one was left out)" if long else ""))
+        f"taken in so far is kept" + (f" (data/{LONG_PIECES} lists every piece and why one was left out)" if long else ""))
 
 
 def _count_rows(path: Path) -> int:
