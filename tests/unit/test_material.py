@@ -13,6 +13,7 @@ from vocabd.audio import SAMPLE_RATE
 from vocabd.chain import record as state
 from vocabd.chain import stages
 from vocabd.daemon.material import new_material
+from vocabd.daemon.status import collect_status, render_status
 from vocabd.errors import VocabdError
 from vocabd.files import write_json
 from vocabd.longform.align import PieceText
@@ -103,10 +104,13 @@ def test_a_failed_split_is_named_and_its_recording_waits(ws):
 def test_short_recordings_alone_with_none_held_out_are_refused_at_start(ws):
     rows = "".join(f'{{"audio": "recordings/{i}.wav", "text": "{t}", "duration": 2.0}}\n' for i, t in enumerate(TRAIN[:3]))
     ws.manifest("my_voice_train").write_text(rows)
-    with pytest.raises(VocabdError, match="no held-out recording"):
+    with pytest.raises(VocabdError, match="no held-out recording") as refused:
         stages.start_chain(ws)
+    state.start_refused(ws, str(refused.value))  # what the daemon does with a refused start
+    assert "\nrefused    no jargon list and no held-out recording" in render_status(collect_status(ws))
     (ws.data / "jargon.txt").write_text("kubectl\n")  # a jargon list gives a held-out synthetic set
     stages.start_chain(ws)
+    assert "refused" not in render_status(collect_status(ws))
 
 
 def test_a_chain_whose_long_recordings_give_no_held_out_piece_stops_after_the_cut_saying_why(ws):
