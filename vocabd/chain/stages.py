@@ -64,9 +64,9 @@ def require_recordings_alone(ws: Workspace, material: state.Material, split_erro
     on the training side and one held out. Raises, naming the recordings and what to do, when not."""
     from vocabd.training.data import MIN_TRAIN_CLIPS
 
-    fewest = MIN_TRAIN_CLIPS + 1  # the trainer keeps one back to watch its dev WER
     if material.jargon:
         return
+    fewest = MIN_TRAIN_CLIPS + 1  # the trainer keeps one back to watch its dev WER
     if material.my_voice_train < fewest:
         problem = f"{material.my_voice_train} recording(s) to train on (at least {fewest} are needed)"
     elif not material.my_voice_eval:
