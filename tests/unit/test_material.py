@@ -35,9 +35,9 @@ def ws(tmp_path):
 def drop_long(ws, name: str = "talk.wav", seconds: float = 40.0) -> dict:
     """A long recording kept for splitting, as ingest keeps it; returns its row."""
     audio = tone(seconds)
-    digest = hashlib.sha256(name.encode() + audio.tobytes()).hexdigest()
-    store_long_recording(ws, audio, "the words", name, name.rsplit(".", 1)[0], digest)
-    return {"audio": f"recordings/long/{digest[:16]}.wav", "sha256": digest, "id": f"talk-{digest[:8]}",
+    digest, key = hashlib.sha256(name.encode() + audio.tobytes()).hexdigest(), name.rsplit(".", 1)[0]
+    store_long_recording(ws, audio, "the words", name, key, digest)
+    return {"audio": f"recordings/long/{digest[:16]}.wav", "sha256": digest, "id": f"{key}-{digest[:8]}",
             "origin": name, "duration": seconds}
 
 
