@@ -18,6 +18,7 @@ from vocabd.evaluation.runner import RunEvaluation, SetPair
 from vocabd.evaluation.uncertainty import Spread, paired_change, wer_spread
 from vocabd.files import read_json, read_jsonl, write_json, write_text
 from vocabd.log import get_logger
+from vocabd.longform.pending import outcome_lines
 from vocabd.workspace import (MIXED_TRAIN, MY_VOICE_EVAL, MY_VOICE_TRAIN, SYNTHETIC_EVAL, SYNTHETIC_TRAIN,
                               Workspace)
 
@@ -40,6 +41,8 @@ def describe_data(ws: Workspace, phase: str) -> dict[str, Any]:
         "real_train_clips": real_train,
         "real_eval_clips": real_eval,
         "real_recordings": real_train + real_eval > 0,
+        "long_recordings": outcome_lines(ws),
+        "jargon": ws.has_jargon,
         "synthetic_clips": len(synthetic),
         "synthesis_backends": dict(Counter(_backend(r) for r in synthetic)),
         "synthesis_voices": sorted({str(r.get("speaker", "")) for r in synthetic} - {""}),
@@ -176,12 +179,18 @@ def term_table(pair: SetPair) -> list[dict[str, Any]]:
 def notes(data: dict[str, Any], results: RunEvaluation, phase: str) -> list[str]:
     out = []
     backends = ", ".join(f"{b} ({n} clips)" for b, n in data["synthesis_backends"].items()) or "none"
-    out.append(f"Synthetic speech was made with: {backends}. "
-               + ("The user's voice was cloned." if data["voice_cloned"] else
-                  "The voice was NOT cloned (no voice-cloning model was available or no voice sample was given)."))
+    if data["jargon"]:
+        out.append(f"Synthetic speech was made with: {backends}. "
+                   + ("The user's voice was cloned." if data["voice_cloned"] else
+                      "The voice was NOT cloned (no voice-cloning model was available or no voice sample was given)."))
+    else:
+        out.append("No jargon list: no synthetic speech was made; the adapter was trained on your recordings alone.")
     if not data["real_recordings"]:
         voices = ", ".join(data["heldout_voices"]) or "another synthetic voice"
-        out.append("No real recordings were available: the adapter was trained on synthetic speech"
+        out.append(("Your long recordings gave no piece to use (see Data below and data/long_pieces.json), so no "
+                    "real recordings were available" if data["long_recordings"] else
+                    "No real recordings were available")
+                   + ": the adapter was trained on synthetic speech"
                    + (" plus general-speech replay" if data["replay"] else "")
                    + f", and the primary WER is measured on held-out synthetic clips in a voice not used for "
                    f"training ({voices}). It shows the jargon was learned, not how well your own voice is recognized.")
@@ -305,6 +314,7 @@ def _data_md(report: dict[str, Any]) -> list[str]:
     d, t = report["data"], report["training"]
     return ["## Data and training", "",
             f"- real recordings: {d['real_train_clips']} for training, {d['real_eval_clips']} held out",
+            *(f"- long recording {line}" for line in d.get("long_recordings", [])),
             f"- synthetic clips: {d['synthetic_clips']} (voices: {', '.join(d['synthesis_voices']) or '-'}; "
             f"cloned: {'yes' if d['voice_cloned'] else 'no'})",
             f"- mixed training manifest: {d['mixed_clips']} clips {d['mixed_sources']}",

@@ -94,6 +94,11 @@ class Workspace:
         return self.data / JARGON_FILE
 
     @property
+    def has_jargon(self) -> bool:
+        """A jargon list to make sentences from (without one the chain trains on the recordings alone)."""
+        return self.jargon.is_file() and self.jargon.stat().st_size > 0
+
+    @property
     def voice_ref(self) -> Path:
         return self.data / VOICE_REF
 

@@ -45,6 +45,7 @@ def _results() -> RunEvaluation:
 
 def test_report_files_and_contents(tmp_path):
     ws = init_workspace(tmp_path / "ws")
+    (ws.data / "jargon.txt").write_text("kubectl\n")
     run_dir = ws.run_dir("adapt-x")
     run_dir.mkdir(parents=True)
     events = [{"event": "eval", "step": s, "dev_wer": w, "replay_dev_wer": 0.1} for s, w in ((0, 0.5), (2, 0.3))]
@@ -60,7 +61,7 @@ def test_report_files_and_contents(tmp_path):
     assert [p["step"] for p in saved["training"]["curve"]] == [0, 2]
     text = md.read_text()
     assert "NOT PROMOTED" in text and "safety WER rose" in text
-    assert "No real recordings were available" in text
+    assert "No real recordings were available" in text and "Synthetic speech was made with: none." in text
     assert "| mail ops@acme.io today | mail ops at acme dot io today | mail ops@acme.io today |" in text
     assert "the sun is warm |" not in text  # no jargon, no symbol: not in the side-by-side table
     assert "`kubectl` | 1 | 0.00 | 1.00 |" in text

@@ -74,6 +74,7 @@ def test_a_record_written_before_typed_results_still_loads(ws):
                                                                                    {"full": 1})
     assert chain.progress.step == 3 and chain.timings["mini"]["mix"].wall_s == 1.0 and chain.results == {}
     assert record.considered_seq == 4 and chain.live
+    assert chain.material == state.Material(jargon=True, long_recordings=0)  # fields added since take their defaults
 
 
 def test_a_field_of_the_wrong_type_is_named_with_what_to_do(ws):

@@ -9,9 +9,10 @@ from vocabd.workspace import Workspace
 
 NEXT_STEPS = {
     "synthesize": (
-        "Check the jargon list (`data/jargon.txt`) and the voice sample (`data/voice_ref.wav`) named in the "
-        "error. Drop a corrected file into `inbox/` (the daemon restarts the chain) or run "
-        "`vocabd synthesize --phase mini` to reproduce the problem in a terminal."
+        "Check what the error names: the jargon list (`data/jargon.txt`), the voice sample (`data/voice_ref.wav`) "
+        "or, without a jargon list, your recordings (`data/long_pieces.json` says what each long one gave). Drop "
+        "a corrected file or more recordings into `inbox/` (the daemon restarts the chain) or run "
+        "`vocabd synthesize --phase mini` to reproduce a synthesis problem in a terminal."
     ),
     "mix": (
         "A manifest in `data/` has bad rows (listed above). Fix or remove the recordings they name and drop "

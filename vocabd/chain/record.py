@@ -49,6 +49,7 @@ class Material:
     my_voice_train: int = 0
     my_voice_eval: int = 0
     voice_ref: bool = False
+    long_recordings: int = 0  # recordings over 30 s still to be cut into pieces (the chain's first stage does it)
 
 
 @dataclass

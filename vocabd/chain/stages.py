@@ -22,7 +22,9 @@ from vocabd.chain.failure import write_failed
 from vocabd.chain.spec import StageFailed, StageOutcome, TransientError
 from vocabd.errors import VocabdError
 from vocabd.log import get_logger
-from vocabd.workspace import MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace, phase_name
+from vocabd.longform.pending import outcome_lines, pending, split_pending
+from vocabd.split import HELD_OUT_PERCENT, SENTENCE_MIN_WORDS
+from vocabd.workspace import LONG_PIECES, MY_VOICE_EVAL, MY_VOICE_TRAIN, Workspace, phase_name
 
 log = get_logger(__name__)
 
@@ -32,10 +34,12 @@ log = get_logger(__name__)
 def start_chain(ws: Workspace) -> tuple[str, str, str]:
     """Begin a chain for the workspace's current material; a chain still running is superseded."""
     material = snapshot_material(ws)
-    if not material.jargon and not material.my_voice_train:
+    if not material.jargon and not material.my_voice_train and not material.long_recordings:
         raise VocabdError(
             f"nothing to train on in {ws.data}: drop a jargon list (.txt) or recordings with transcripts "
             f"into {ws.inbox}")
+    if not material.long_recordings:  # what long recordings give is known once the chain has cut them
+        require_recordings_alone(ws, material)
     old = state.current(ws)
     if old is not None and old.live:
         _supersede(ws, old)
@@ -46,13 +50,37 @@ def start_chain(ws: Workspace) -> tuple[str, str, str]:
 
 
 def snapshot_material(ws: Workspace) -> state.Material:
-    jargon = ws.jargon
     return state.Material(
-        jargon=jargon.is_file() and jargon.stat().st_size > 0,
+        jargon=ws.has_jargon,
         my_voice_train=_count_rows(ws.manifest(MY_VOICE_TRAIN)),
         my_voice_eval=_count_rows(ws.manifest(MY_VOICE_EVAL)),
         voice_ref=ws.voice_ref.is_file(),
+        long_recordings=len(pending(ws)),
     )
+
+
+def require_recordings_alone(ws: Workspace, material: state.Material, split_error: str | None = None) -> None:
+    """Without a jargon list the chain trains and measures on the user's recordings alone: it needs enough
+    on the training side and one held out. Raises, naming the recordings and what to do, when not."""
+    from vocabd.training.data import MIN_TRAIN_CLIPS
+
+    if material.jargon:
+        return
+    fewest = MIN_TRAIN_CLIPS + 1  # the trainer keeps one back to watch its dev WER
+    if material.my_voice_train < fewest:
+        problem = f"{material.my_voice_train} recording(s) to train on (at least {fewest} are needed)"
+    elif not material.my_voice_eval:
+        problem = (f"no held-out recording to measure the adapter on ({HELD_OUT_PERCENT}% of the recordings of "
+                   f"{SENTENCE_MIN_WORDS} words or more are held out, chosen by their transcript)")
+    else:
+        return
+    long = outcome_lines(ws)
+    raise VocabdError(
+        f"no jargon list and {problem} in {ws.data}"
+        + (f"; the splitting worker failed ({split_error})" if split_error else "")
+        + ("; your long recordings: " + "; ".join(long) if long else "")
+        + f". Drop more recordings with their transcripts, or a jargon list (.txt), into {ws.inbox}: everything "
+        f"taken in so far is kept" + (f" (data/{LONG_PIECES} lists every piece and why one was left out)" if long else ""))
 
 
 def _count_rows(path: Path) -> int:
@@ -179,13 +207,15 @@ def heldout_count(ws: Workspace) -> int:
     return max(8, min(40, ws.config.full.clips // 10))
 
 
-def split_long_recordings(ws: Workspace, name: str) -> None:
+def split_long_recordings(ws: Workspace, name: str) -> str | None:
     """Recordings over 30 s become pieces before anything reads the recordings. The pieces are this chain's
-    material (their recordings were taken in before it started), so they are no reason for another chain."""
-    from vocabd.longform.pending import split_pending
-
-    if split_pending(ws) is not None:
-        state.cover_own_material(ws, name)
+    material (their recordings were taken in before it started), so they are no reason for another chain.
+    Returns the splitting worker's error, if it failed (its recordings wait for the next chain)."""
+    summary = split_pending(ws)
+    if summary is None:
+        return None
+    state.cover_own_material(ws, name)
+    return summary.get("error")
 
 
 def stage_synthesize(ws: Workspace, name: str, phase: str) -> StageOutcome:
@@ -196,7 +226,8 @@ def stage_synthesize(ws: Workspace, name: str, phase: str) -> StageOutcome:
     from vocabd.synthesis.worker import SynthesisRequest
     from vocabd.training.phase import phase_config
 
-    split_long_recordings(ws, name)
+    split_error = split_long_recordings(ws, name)
+    require_recordings_alone(ws, snapshot_material(ws), split_error)
     request = SynthesisRequest(str(ws.root), phase, phase_config(ws, phase).clips, heldout_count(ws))
     try:
         reply = run_worker("vocabd.synthesis.worker", encode(request), cwd=ws.root, timeout=SYNTHESIS_TIMEOUT_S,

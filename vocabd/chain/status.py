@@ -14,8 +14,10 @@ from vocabd.workspace import Workspace, phase_name
 
 def chain_state(ws: Workspace) -> dict[str, Any]:
     """For `vocabd status` and a foreground run: the chain record, its live training progress, the active
-    adapter and the last report. `resume` is `[name, phase, stage]` while the chain has work left."""
-    chain = state.current(ws)
+    adapter and the last report. `resume` is `[name, phase, stage]` while the chain has work left; `refused`
+    says why the latest start was refused (nothing to train on)."""
+    record = state.read_record(ws)
+    chain = record.chain
     data = chain.to_dict() if chain else {"name": None, "phase": None, "stage": None, "state": "none"}
     live = chain is not None and chain.live
     progress = _progress(ws, chain) if live else (chain.progress if chain else None)
@@ -23,7 +25,7 @@ def chain_state(ws: Workspace) -> dict[str, Any]:
         **data, "experiment": phase_name(chain.name, chain.phase) if chain else None,
         "progress": asdict(progress) if progress else None,
         "active": _active(ws), "last_report": _last_report(ws), "general": _general_line(ws),
-        "resume": [chain.name, chain.phase, chain.stage] if live else None,
+        "resume": [chain.name, chain.phase, chain.stage] if live else None, "refused": record.refused,
     }
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from vocabd.inbox import ledger
 from vocabd.chain import record as state
-from vocabd.workspace import JARGON_FILE, MY_VOICE_EVAL, MY_VOICE_TRAIN, VOICE_REF, Workspace
+from vocabd.workspace import JARGON_FILE, LONG_RECORDINGS, MY_VOICE_EVAL, MY_VOICE_TRAIN, VOICE_REF, Workspace
 
 
 def material_files(ws: Workspace) -> list[Path]:
     """The user's material in data/ (what the inbox writes, or what a user placed there by hand)."""
-    names = [JARGON_FILE, VOICE_REF, f"{MY_VOICE_TRAIN}.jsonl", f"{MY_VOICE_EVAL}.jsonl"]
+    names = [JARGON_FILE, VOICE_REF, f"{MY_VOICE_TRAIN}.jsonl", f"{MY_VOICE_EVAL}.jsonl", LONG_RECORDINGS]
     return [ws.data / n for n in names if (ws.data / n).exists()]
 
 

@@ -60,6 +60,28 @@ def pending(ws: Workspace) -> list[dict[str, Any]]:
     return [row for row in read_jsonl(ws.data / LONG_RECORDINGS) if row.get("sha256") not in done]
 
 
+def outcome_lines(ws: Workspace) -> list[str]:
+    """What became of each long recording taken in, a line each (for an error or a report)."""
+    results = read_results(ws)
+    return [f"{row.get('origin')} ({float(row.get('duration') or 0):.0f} s, kept as data/{row.get('audio')}): "
+            + _outcome(results.get(row.get("sha256")))
+            for row in read_jsonl(ws.data / LONG_RECORDINGS)]
+
+
+def _outcome(result: Any) -> str:
+    if not isinstance(result, dict):
+        return "not split yet"
+    if result.get("error"):
+        return f"could not be split ({result['error']})"
+    kept, left_out = result.get("kept") or [], result.get("left_out") or []
+    held_out = sum(piece.get("split") == "eval" for piece in kept)
+    text = f"{len(kept)} piece(s) kept ({len(kept) - held_out} to train on, {held_out} held out)" if kept \
+        else "no piece kept"
+    if left_out:
+        text += f", {len(left_out)} left out (the first: {left_out[0].get('reason')})"
+    return text
+
+
 def split_pending(ws: Workspace) -> dict[str, Any] | None:
     """Run the splitting worker when long recordings wait; None when none do. A failed worker is logged and
     its recordings stay pending for the next chain (the chain goes on without them)."""

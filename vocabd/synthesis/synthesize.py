@@ -64,6 +64,18 @@ def synthesize(ws: Workspace, phase: str, count: int | None = None, progress: bo
     return result
 
 
+def no_jargon_synthesis(ws: Workspace, phase: str) -> SynthesisResult:
+    """Without a jargon list the phase trains on the user's recordings alone: its synthetic manifest is empty
+    (so no clips of an earlier list are mixed in)."""
+    check_phase(phase)
+    result = SynthesisResult(manifest=synthetic_manifest(ws, phase), backend="none", cloned=False, voices=[],
+                             requested=0, made=0, cached=0)
+    write_manifest(result.manifest, [])
+    _store_summary(result)
+    log.info("synthesize_skipped", phase=phase, reason="no jargon list: the recordings alone are trained on")
+    return result
+
+
 def synthesize_heldout(ws: Workspace, count: int, progress: bool = True) -> Path:
     """`data/synthetic_eval.jsonl`: held-out sentences in voices not used for training.
 

@@ -28,14 +28,15 @@ def handle(data: dict[str, Any]) -> dict[str, Any]:
     from vocabd.general.pool import ensure_pool
     from vocabd.log import get_logger
     from vocabd.manifest import has_rows
-    from vocabd.synthesis.synthesize import synthesize, synthesize_heldout
+    from vocabd.synthesis.synthesize import no_jargon_synthesis, synthesize, synthesize_heldout
     from vocabd.workspace import open_workspace
 
     request = decode(SynthesisRequest, data, "the synthesis request")
     if request.phase not in PHASES:
         raise VocabdError(f"the synthesis request's phase is {request.phase!r}, not one of {', '.join(PHASES)}")
     ws, phase = open_workspace(Path(request.workspace)), request.phase
-    result = synthesize(ws, phase, count=request.count, progress=False)
+    result = synthesize(ws, phase, count=request.count, progress=False) if ws.has_jargon \
+        else no_jargon_synthesis(ws, phase)
     ensure_pool(ws, progress=False)
     primary, kind = primary_set(ws)
     if kind == "synthetic" and (phase == "mini" or not has_rows(primary)):
