@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vocabd.synthesis.fields import detect_fields
 from vocabd.jargon import parse_jargon
-from vocabd.sentences import generate_sentences
+from vocabd.synthesis.sentences import generate_sentences
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
 from test_fields import SOFTWARE_OR_OFFICE  # noqa: E402

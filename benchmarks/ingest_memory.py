@@ -109,7 +109,7 @@ def run_in_daemon_stages(ws, pid: int, after_s: float) -> dict:
     """Let phase 1 run the stages the daemon runs in its own process (synthesize, mix), then read RSS.
 
     The base model is a missing folder: the trainer the train stage launches fails (or is stopped here)."""
-    from vocabd.chain.stages import chain_state
+    from vocabd.chain.status import chain_state
 
     (ws.root / "go.txt").write_text("PBX\n", encoding="utf-8")  # new material after the settle time: a chain
     (ws.root / "go.txt").rename(ws.inbox / "go.txt")
