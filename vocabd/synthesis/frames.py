@@ -58,11 +58,6 @@ FRAMES: dict[str, tuple[str, ...]] = {
         "The consultant mentioned {t} and {t} on the ward round.",
         "So the plan hinges on {t}.",
         "Please read back {t} to me.",
-        # a term first, as a sentence starts
-        "{drug} was stopped because of the side effects.",
-        "{test} results are in the chart.",
-        "{condition} was ruled out on admission.",
-        "{t} came up again at the handover.",
     ),
     "legal": (
         # doctrines and rules
@@ -110,11 +105,6 @@ FRAMES: dict[str, tuple[str, ...]] = {
         "The clerk asked about {t} this morning.",
         "We went over {t} and {t} before the hearing.",
         "The client keeps asking about {t}.",
-        # a term first, as a sentence starts
-        "{t} was argued at length in the reply.",
-        "{t} was raised for the first time on appeal.",
-        "{t} is the first issue in our brief.",
-        "{t} came up twice in the deposition.",
     ),
     "finance": (
         "What was {t} for the third quarter?",
@@ -155,11 +145,6 @@ FRAMES: dict[str, tuple[str, ...]] = {
         "The treasurer wants {t} on one page.",
         "Which desk is responsible for {t}?",
         "I doubt {t} will hold up next quarter.",
-        # a term first, as a sentence starts
-        "{t} fell for the second quarter in a row.",
-        "{t} is the number the board watches.",
-        "{t} looks better than the forecast.",
-        "{t} was restated in the annual report.",
     ),
     "science": (
         "We ran the {t} experiment again on {day}.",
@@ -194,11 +179,6 @@ FRAMES: dict[str, tuple[str, ...]] = {
         "Where did the {t} measurements from {day} go?",
         "That is a question for whoever studies {t}.",
         "Thanks {name}, the {t} curve looks much better now.",
-        # a term first, as a sentence starts
-        "{t} was measured in every sample.",
-        "{t} explains most of the variance.",
-        "{t} needs a better control.",
-        "{t} is the next thing to test.",
     ),
     "everyday": (
         "Did you say {t}?",
@@ -233,10 +213,5 @@ FRAMES: dict[str, tuple[str, ...]] = {
         "We ended up talking about {t} until midnight.",
         "I keep hearing about {t} lately.",
         "Call me when you find out about {t}.",
-        # a term first, as a sentence starts
-        "{t} was on the news again tonight.",
-        "{t} is what everyone is talking about.",
-        "{t} sounds good to me.",
-        "{t} came up at dinner.",
     ),
 }

@@ -230,8 +230,6 @@ def _from_template(template: str, group: _Group, usage: Counter[str], rng: rando
         spoken_parts.append(literal)
         if match.group(1) in TERM_SLOTS:
             used.append(written)
-            if match.start() == 0 and group.field != "software":
-                written = written[:1].upper() + written[1:]  # "Res judicata applies"; code keeps its case
         text_parts.append(written)
         spoken_parts.append(said)
         position = match.end()
