@@ -91,8 +91,9 @@ def main() -> None:
             print(f"{label:24} {decoding:8} base     {line(base)}", flush=True)
             if adapter is not None:
                 tuned = evaluate(root, manifest, adapter, *extra)
-                results[f"{label} | adapter | {decoding}"] = brief(tuned) | {"change": paired_points(base, tuned)}
-                print(f"{label:24} {decoding:8} adapter  {line(tuned)}  {paired_points(base, tuned)}", flush=True)
+                change = paired_points(base, tuned)
+                results[f"{label} | adapter | {decoding}"] = brief(tuned) | {"change": change}
+                print(f"{label:24} {decoding:8} adapter  {line(tuned)}  {change}", flush=True)
     toml.write_text(product_toml, encoding="utf-8")
     (root / "field_chain_results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
 

@@ -80,7 +80,7 @@ def count_term(term: str, text: str) -> int:
     left = r"(?<!\w)" if term[:1].isalnum() else ""
     right = r"(?!\w)" if term[-1:].isalnum() else ""
     count = len(re.findall(left + re.escape(term) + right, text))
-    if term[:1].islower() and term[:1].upper() != term[:1]:
+    if term[:1].islower():
         capital = term[:1].upper() + term[1:]
         count += len(re.findall(SENTENCE_START + re.escape(capital) + right, text))
     return count
