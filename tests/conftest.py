@@ -36,3 +36,20 @@ def own_machine_state(tmp_path_factory):
     os.environ["VOCABD_HEAVY_LOCK"] = str(root / "heavy.lock")
     os.environ["VOCABD_POWER_SUPPLY"] = str(root / "power_supply")
     os.environ["VOCABD_MERGED_CACHE"] = str(root / "merged")  # tiny merged models never evict real ones
+
+
+@pytest.fixture
+def ws(tmp_path):
+    """A default workspace (`vocabd init`), nothing configured."""
+    from vocabd.workspace import init_workspace
+
+    return init_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def outside(tmp_path) -> Path:
+    """A folder outside the workspace with a file nothing may touch."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "victim.txt").write_text("precious\n", encoding="utf-8")
+    return folder

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from vocabd.audio import write_wav
 from vocabd.cli import main
 from vocabd.corrections.store import index_path, keep
-from vocabd.workspace import init_workspace
 
 
 def cli(*args: str):
@@ -21,18 +20,11 @@ def cli(*args: str):
 
 
 @pytest.fixture
-def ws(tmp_path):
-    return init_workspace(tmp_path / "ws")
-
-
-@pytest.fixture
-def outside(tmp_path):
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    (folder / "victim.txt").write_text("precious\n", encoding="utf-8")
+def outside(outside):
+    """The outside folder, with a recording beside its file."""
     t = np.arange(16000) / 16000
-    write_wav(folder / "secret.wav", (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
-    return folder
+    write_wav(outside / "secret.wav", (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    return outside
 
 
 def kept(ws) -> dict:

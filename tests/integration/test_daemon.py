@@ -67,11 +67,6 @@ class Daemon:
 
 
 @pytest.fixture
-def ws(tmp_path):
-    return init_workspace(tmp_path / "ws")
-
-
-@pytest.fixture
 def daemons():
     started: list[Daemon] = []
 

@@ -18,12 +18,6 @@ from vocabd.split import split_for_text
 from vocabd.daemon.watcher import InboxWatcher
 from vocabd.manifest import load_manifest
 from vocabd.timing import Timing
-from vocabd.workspace import init_workspace
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return init_workspace(tmp_path / "ws")
 
 
 def tone(path: Path, seconds: float = 1.0, freq: float = 220.0, rate: int = 16000) -> Path:

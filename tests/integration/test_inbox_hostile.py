@@ -25,24 +25,9 @@ from vocabd.daemon.watcher import InboxWatcher
 from vocabd.errors import VocabdError
 from vocabd.files import UnsafePath
 from vocabd.timing import Timing
-from vocabd.workspace import init_workspace
 
 FAST = Timing(debounce=0.3, pair_wait=0.8, settle=0.5, tick=0.05, rescan=60.0, incomplete_hold=3.0)
 WAIT_S = 15.0  # how long a watcher test waits for the inbox's outcomes
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return init_workspace(tmp_path / "ws")
-
-
-@pytest.fixture
-def outside(tmp_path):
-    """A folder outside the workspace with a file nothing may touch."""
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    (folder / "victim.txt").write_text("precious\n", encoding="utf-8")
-    return folder
 
 
 def speechlike(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:

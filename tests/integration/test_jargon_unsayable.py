@@ -9,14 +9,8 @@ import pytest
 
 from vocabd.inbox.drops import handle, inbox_entries
 from vocabd.jargon import JargonError, parse_jargon, parse_jargon_text
-from vocabd.workspace import init_workspace
 
 LIST = "kubectl\n[\n]]]\n(( ))\nPBX\n'\"' | ()\n"
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return init_workspace(tmp_path / "ws")
 
 
 def test_the_parser_leaves_out_terms_that_cannot_be_said(tmp_path):

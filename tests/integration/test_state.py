@@ -23,11 +23,6 @@ from vocabd.workspace import init_workspace
 SHADOWS = ("click", "vocabd", "structlog", "huey", "json")
 
 
-@pytest.fixture
-def ws(tmp_path):
-    return init_workspace(tmp_path / "ws")
-
-
 def plant_shadows(ws) -> None:
     """Modules in the workspace root named like vocabd's imports; importing one leaves a marker file."""
     for name in SHADOWS:

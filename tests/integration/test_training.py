@@ -21,7 +21,6 @@ from vocabd.cli import main
 from vocabd.training.config import RunConfig
 from vocabd.training.run_folder import RunFolder
 from vocabd.training.status import RunStatus, acquire_run_lock, read_status, write_status
-from vocabd.workspace import init_workspace
 
 TEXTS = ["hello world", "press one", "the pound key", "voice mail", "call forward", "agent login", "conference",
          "please hold", "good morning", "dial again", "star key", "goodbye", "thank you", "main menu"]
@@ -39,11 +38,6 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     (root / "train.jsonl").write_text("\n".join(rows[:11]) + "\n")
     (root / "replay.jsonl").write_text("\n".join(rows[6:]) + "\n")
     return {"train": root / "train.jsonl", "replay": root / "replay.jsonl"}
-
-
-@pytest.fixture()
-def ws(tmp_path):
-    return init_workspace(tmp_path / "ws")
 
 
 def cli(*args: str) -> tuple[int, str]:

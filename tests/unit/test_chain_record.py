@@ -14,12 +14,6 @@ from vocabd.chain.stages import STAGE_FUNCTIONS
 from vocabd.codec import DecodeError, decode, encode
 from vocabd.evaluation.runner import SetScore
 from vocabd.synthesis.results import Failure, MixResult, SourceStats, SynthesisResult
-from vocabd.workspace import init_workspace
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return init_workspace(tmp_path / "ws")
 
 
 def test_the_table_orders_the_stages_and_crosses_into_the_next_phase():

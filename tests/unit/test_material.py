@@ -20,16 +20,11 @@ from vocabd.longform.align import PieceText
 from vocabd.longform.pending import store_long_recording
 from vocabd.longform.worker import Piece, store_pieces
 from vocabd.split import split_for_text
-from vocabd.workspace import LONG_PIECES, init_workspace
+from vocabd.workspace import LONG_PIECES
 
 CANDIDATES = [f"please call the front desk about room {n} before noon" for n in range(40)]
 TRAIN = [t for t in CANDIDATES if split_for_text(t) == "train"]
 HELD_OUT = [t for t in CANDIDATES if split_for_text(t) == "eval"]
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return init_workspace(tmp_path / "ws")
 
 
 def drop_long(ws, name: str = "talk.wav", seconds: float = 40.0) -> dict:
