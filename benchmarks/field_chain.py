@@ -9,7 +9,7 @@ promoted one, else the full run's best, so a kept-out adapter is measured too) o
 general speech (`../shared/bench` safety and every `--every`-th replay clip, or `--general`), each in the
 product's decoding (`vocabd evaluate`: the workspace's beams and the list's bias) and in plain greedy decoding
 without bias (`[decode] beams = 1`, `--no-bias`). Each adapter line ends with its paired change against the
-base model in points of normalized WER and the change's 95% interval: on cathy's 4,283 words that interval is
+base model in normalized WER and the change's 95% interval: on cathy's 4,283 words that interval is
 about ±0.6 point wide, and a subset (`--every 6`) widens it further.
 """
 
@@ -22,7 +22,9 @@ from pathlib import Path
 
 from new_user_allison import BENCH, brief, evaluate, fresh_workspace, run_chain, set_value
 
-from vocabd.scoring.metrics import paired_bootstrap, word_errors
+from vocabd.codec import decode
+from vocabd.evaluation.evaluate import EvalResult
+from vocabd.evaluation.uncertainty import describe_change, paired_change
 
 DECODINGS = {"product": [], "greedy": ["--no-bias"]}
 
@@ -50,15 +52,9 @@ def line(result: dict) -> str:
 
 
 def paired_points(base: dict, adapter: dict) -> str:
-    """Adapter minus base, normalized WER in points, with its 95% paired bootstrap interval."""
-    ref = {u["id"]: u for u in base["utterances"]}
-    counts = [(word_errors(ref[u["id"]]["ref"], ref[u["id"]]["hyp"], True), word_errors(u["ref"], u["hyp"], True))
-              for u in adapter["utterances"] if u["id"] in ref]
-    before, after, words = ([c[0].errors for c in counts], [c[1].errors for c in counts],
-                            [c[0].words for c in counts])
-    low, high = paired_bootstrap(before, after, words)
-    change = (sum(after) - sum(before)) / max(sum(words), 1)
-    return f"change {100 * change:+.2f} pt [{100 * low:+.2f}, {100 * high:+.2f}]"
+    """Adapter minus base on the same clips (normalized WER), with its 95% paired bootstrap interval."""
+    change = paired_change(decode(EvalResult, base, "the base's result"), decode(EvalResult, adapter, "the adapter's"))
+    return f"change {describe_change(change)}"
 
 
 def main() -> None:
